@@ -33,6 +33,7 @@ _LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ceb": ("Cebuano", ()),
     "ch": ("Chamorro", ("cha",)),
     "cs": ("Czech", ("ces",)),
+    "kw": ("Cornish", ("cor",)),
     "csb": ("Kashubian", ()),
     "cy": ("Welsh", ("cym",)),
     "da": ("Danish", ("dan",)),

@@ -1,0 +1,97 @@
+"""The `hbnb` command: data checks and counts, model preparation, and the demo job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from hbnb.errors import HbnbError
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from hbnb.data.store import check, data_root
+
+    root = data_root()
+    statuses = check(root, download=args.download)
+    if args.json:
+        print(json.dumps([s.__dict__ for s in statuses], indent=2))
+    else:
+        print(f"data root: {root}")
+        by_set: dict[str, list] = {}
+        for s in statuses:
+            by_set.setdefault(s.dataset, []).append(s)
+        for name, rows in by_set.items():
+            ok = sum(s.status == "verified" for s in rows)
+            print(f"  {name:<8} {ok:>3}/{len(rows):<3} files verified")
+            for s in rows:
+                if s.status != "verified":
+                    print(f"           {s.status}: {s.path} ({s.detail})")
+    bad = [s for s in statuses if s.status == "mismatch" or (s.status == "missing" and "license" not in s.detail)]
+    return 1 if bad else 0
+
+
+def _data_stats(args: argparse.Namespace) -> int:
+    from hbnb.data.catalog import stats
+
+    counts = stats(args.name)
+    if args.json:
+        print(json.dumps(counts, indent=2, ensure_ascii=False))
+    else:
+        for key, value in counts.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _models_prepare(args: argparse.Namespace) -> int:
+    from hbnb.models import prepare
+
+    for spec, folder in prepare(tuple(args.specs)).items():
+        print(f"{spec}: {folder if folder is not None else 'ready (built from its wheel at load time)'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hbnb.demo import run_smoke
+
+    return run_smoke()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and for `--help` in the docs)."""
+    parser = argparse.ArgumentParser(prog="hbnb", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="check and count the data sets").add_subparsers(
+        dest="data_command", required=True
+    )
+    check = data.add_parser("check", help="verify every data file against the shipped checksums")
+    check.add_argument("--json", action="store_true", help="print one JSON record per file")
+    check.add_argument("--download", action="store_true", help="download missing files into the data root")
+    check.set_defaults(func=_data_check)
+    stats = data.add_parser("stats", help="counts of a data set (queries, candidates, languages)")
+    stats.add_argument("name", help="xquad, mlqa, xquad-r, mlqa-r, mkqa, tatoeba or wmt22")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=_data_stats)
+
+    models = commands.add_parser("models", help="built-in models").add_subparsers(
+        dest="models_command", required=True
+    )
+    prepare = models.add_parser("prepare", help="build the caches of built-in models (me5-small)")
+    prepare.add_argument("specs", nargs="*", default=["me5-small"])
+    prepare.set_defaults(func=_models_prepare)
+
+    demo = commands.add_parser("demo", help="the end-to-end job on the embedded defaults")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; hbnb's own errors print one clear line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HbnbError as exc:
+        print(f"hbnb: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,96 @@
+"""The named data sets of `hbnb data stats`, and the counts each one reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from datasets import Dataset
+
+from hbnb.errors import UnknownNameError
+
+
+def _per_language(table: Dataset, column: str = "lang") -> dict[str, int]:
+    return dict(sorted(Counter(table[column]).items()))
+
+
+def _parallel_qa(name: str) -> dict[str, Any]:
+    from hbnb.data.parallel_qa import load_parallel_qa
+
+    table = load_parallel_qa(name)
+    spread = Counter(Counter(table["item_id"]).values())
+    return {
+        "name": name,
+        "kind": "parallel QA (training)",
+        "languages": sorted(set(table["lang"])),
+        "rows": table.num_rows,
+        "items": len(set(table["item_id"])),
+        "rows_per_language": _per_language(table),
+        "items_by_number_of_languages": {str(k): spread[k] for k in sorted(spread)},
+    }
+
+
+def _retrieval(name: str) -> dict[str, Any]:
+    from hbnb.data.retrieval import load_retrieval
+
+    return {"kind": "retrieval (LAReQA)", **load_retrieval(name).stats()}
+
+
+def _mkqa(_: str) -> dict[str, Any]:
+    from hbnb.data.mkqa import load_mkqa
+
+    table = load_mkqa()
+    return {
+        "name": "mkqa",
+        "kind": "parallel questions (MIA 2022 dev subset)",
+        "languages": sorted(set(table["lang"])),
+        "rows": table.num_rows,
+        "items": len(set(table["item_id"])),
+        "rows_per_language": _per_language(table),
+    }
+
+
+def _tatoeba(_: str) -> dict[str, Any]:
+    from hbnb.data.bitext import load_tatoeba
+
+    table = load_tatoeba()
+    return {
+        "name": "tatoeba",
+        "kind": "bitext, xxx-eng",
+        "languages": len(set(table["src_lang"])),
+        "rows": table.num_rows,
+        "rows_per_pair": _per_language(table, "pair"),
+    }
+
+
+def _wmt22(_: str) -> dict[str, Any]:
+    from hbnb.data.bitext import load_wmt22, load_wmt22_multiway
+
+    table = load_wmt22()
+    multiway = load_wmt22_multiway()
+    return {
+        "name": "wmt22",
+        "kind": "bitext, WMT22 general test sets",
+        "rows": table.num_rows,
+        "rows_per_pair": _per_language(table, "pair"),
+        "multiway": {"languages": [c for c in multiway.column_names if c != "line"], "rows": multiway.num_rows},
+    }
+
+
+STATS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "xquad": _parallel_qa,
+    "mlqa": _parallel_qa,
+    "xquad-r": _retrieval,
+    "mlqa-r": _retrieval,
+    "mkqa": _mkqa,
+    "tatoeba": _tatoeba,
+    "wmt22": _wmt22,
+}
+
+
+def stats(name: str) -> dict[str, Any]:
+    """Counts of one named data set, as `hbnb data stats NAME --json` prints them."""
+    if name not in STATS:
+        raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(STATS)}")
+    return STATS[name](name)

@@ -1,0 +1,169 @@
+"""Parallel QA tables for training: one row per (item id, language).
+
+Columns: `item_id` (shared by the translations of one question), `lang`,
+`question`, `sentence` (the positive: for XQuAD and MLQA the LAReQA answer
+sentence), `paragraph` (the paragraph the sentence comes from, "" when the data has
+none) and `title`. The batching samplers index into this table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import datasets
+from datasets import Dataset
+
+from hbnb.data.squad import read_squad_set, squad_files, squad_languages
+from hbnb.data.tables import cached
+from hbnb.errors import MalformedDataError, UnknownNameError
+from hbnb.languages import canonical
+
+COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title")
+USER_COLUMNS = ("id", "lang", "question", "passage")
+
+# parallel QA name -> the SQuAD-format files with sentence breaks it is built from
+QA_SETS = {"xquad": "xquad-r", "mlqa": "mlqa-r"}
+
+
+def qa_languages(name: str) -> list[str]:
+    """Languages of a built-in parallel QA set."""
+    return squad_languages(_files_of(name))
+
+
+def load_parallel_qa(name: str = "xquad", langs: list[str] | None = None) -> Dataset:
+    """The parallel QA table of XQuAD (11 languages) or MLQA dev (7), from the sentence-break files.
+
+    XQuAD's Romanian has no sentence-break file upstream, so it is not a training
+    language here; `load_squad("xquad")` gives the raw 12-language XQuAD.
+    """
+    files = squad_files(_files_of(name), langs)
+    return cached(
+        f"parallel-qa-{name}",
+        list(files.values()),
+        {"langs": list(files)},
+        lambda: _build(_files_of(name), list(files)),
+    )
+
+
+def _files_of(name: str) -> str:
+    if name not in QA_SETS:
+        raise UnknownNameError(
+            f"unknown parallel QA set {name!r}; built in: {', '.join(QA_SETS)}; "
+            f"for your own data use hbnb.data.from_dataset(...)"
+        )
+    return QA_SETS[name]
+
+
+def _build(files_name: str, langs: list[str]) -> Dataset:
+    parsed = read_squad_set(files_name, langs)
+    rows: dict[str, list[str]] = {c: [] for c in COLUMNS}
+    for lang, paragraphs in parsed.items():
+        for p in paragraphs:
+            for q in p.questions:
+                for column, value in zip(
+                    COLUMNS, (q.id, lang, q.text, p.sentences[q.sentence], p.context, p.title)
+                ):
+                    rows[column].append(value)
+    table = Dataset.from_dict(rows)
+    _check_unique(table, f"{files_name} files")
+    return table
+
+
+def from_dataset(
+    source: Dataset | str | Path,
+    *,
+    split: str = "train",
+    columns: dict[str, str] | None = None,
+) -> Dataset:
+    """Adapt a user's parallel QA data to hbnb's table.
+
+    `source` is a `datasets.Dataset`, a folder written by `Dataset.save_to_disk`, a
+    data file (.json/.jsonl/.csv/.parquet), or a hub data set name (when a hub is
+    reachable). It needs columns id, lang, question, passage (rename others with
+    `columns={"their_name": "id", ...}`); rows sharing an id are translations of
+    one item. The passage becomes the positive (`sentence`); `paragraph` is empty.
+    """
+    table = _open_user(source, split)
+    if columns:
+        table = table.rename_columns(columns)
+    missing = [c for c in USER_COLUMNS if c not in table.column_names]
+    if missing:
+        raise MalformedDataError(
+            f"{_describe(source)} lacks column(s) {', '.join(missing)}; it has "
+            f"{', '.join(table.column_names)}. Expected id, lang, question, passage "
+            f"(map yours with columns={{'their_name': 'id', ...}})"
+        )
+    ids = [str(x) for x in table["id"]]
+    langs = [_user_lang(code, i, source) for i, code in enumerate(table["lang"])]
+    questions = _texts(table["question"], "question", source)
+    passages = _texts(table["passage"], "passage", source)
+    out = Dataset.from_dict(
+        {
+            "item_id": ids,
+            "lang": langs,
+            "question": questions,
+            "sentence": passages,
+            "paragraph": [""] * len(ids),
+            "title": [""] * len(ids),
+        }
+    )
+    _check_unique(out, _describe(source))
+    return out
+
+
+def _open_user(source: Dataset | str | Path, split: str) -> Dataset:
+    if isinstance(source, Dataset):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        loaded = datasets.load_from_disk(str(path))
+        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    if path.is_file():
+        kind = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}.get(path.suffix)
+        if kind is None:
+            raise MalformedDataError(
+                f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl, .csv or .parquet, "
+                f"or a folder written by Dataset.save_to_disk"
+            )
+        return datasets.load_dataset(kind, data_files=str(path), split="train")
+    try:
+        return datasets.load_dataset(str(source), split=split)
+    except Exception as exc:  # noqa: BLE001 - the hub raises many kinds
+        raise MalformedDataError(
+            f"cannot open {source!r}: it is no local folder or file, and loading it from a "
+            f"data hub failed ({type(exc).__name__}: {exc}). Give a Dataset, a save_to_disk "
+            f"folder, a .json/.jsonl/.csv/.parquet file, or a hub name when a hub is reachable"
+        ) from exc
+
+
+def _describe(source: object) -> str:
+    return "the given Dataset" if isinstance(source, Dataset) else str(source)
+
+
+def _user_lang(code: object, row: int, source: object) -> str:
+    try:
+        return canonical(str(code))
+    except UnknownNameError as exc:
+        raise UnknownNameError(f"{_describe(source)}, row {row}: {exc}") from None
+
+
+def _texts(values: list[object], column: str, source: object) -> list[str]:
+    for row, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise MalformedDataError(
+                f"{_describe(source)}, row {row}: column {column!r} is {value!r}; expected non-empty text"
+            )
+    return list(values)  # type: ignore[arg-type]
+
+
+def _check_unique(table: Dataset, what: str) -> None:
+    """One row per (item id, language): a duplicate would make a translation its own negative."""
+    counts = Counter(zip(table["item_id"], table["lang"]))
+    dupes = [key for key, n in counts.items() if n > 1]
+    if dupes:
+        item, lang = dupes[0]
+        raise MalformedDataError(
+            f"{what}: item {item!r} appears {counts[dupes[0]]} times in language {lang!r} "
+            f"({len(dupes)} such duplicates); expected one row per (id, language)"
+        )

@@ -1,0 +1,96 @@
+"""Arrow-backed, cached tables: each builder runs once per set of verified source files.
+
+A built table is saved with `datasets`' own `save_to_disk` under the cache, keyed by
+the builder name, its parameters, the SHA-256 of every source file and a format
+version, and later opened memory-mapped with `load_from_disk`. A cache folder that
+does not open is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TypeVar
+
+from datasets import Dataset, DatasetDict, load_from_disk
+from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+from hbnb.cache import atomic_dir, build_lock, cache_dir, sweep_stale
+from hbnb.data import store
+from hbnb.data.store import DataFile
+
+# Bump when any builder's output changes, so old caches are not reused.
+FORMAT_VERSION = 1
+
+T = TypeVar("T", Dataset, DatasetDict)
+
+
+def fingerprint(name: str, sources: Sequence[DataFile], params: Mapping[str, object]) -> str:
+    """A short key naming one build: builder, parameters, source hashes, format version."""
+    blob = json.dumps(
+        {
+            "name": name,
+            "format": FORMAT_VERSION,
+            "params": params,
+            "sources": sorted((f.path, f.sha256) for f in sources),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cached(
+    name: str,
+    sources: Sequence[DataFile],
+    params: Mapping[str, object],
+    build: Callable[[], T],
+) -> T:
+    """Open the cached table for this build, building and publishing it first if needed.
+
+    The source files are verified first, every time: a cache never stands in for a
+    file that is now missing or corrupt.
+    """
+    for source in sources:
+        store.path(source.path)
+    final = cache_dir("datasets") / f"{name}-{fingerprint(name, sources, params)}"
+    table = _open(final)
+    if table is not None:
+        return table
+    with build_lock(final):
+        table = _open(final)
+        if table is not None:
+            return table
+        sweep_stale(final.parent, final.name)
+        built = build()
+        with atomic_dir(final) as tmp, _quiet():
+            built.save_to_disk(str(tmp))
+    table = _open(final)
+    if table is None:  # pragma: no cover - only if the disk lies to us
+        raise OSError(f"the table cache {final} could not be read back after writing it")
+    return table
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No progress bars for cache writes: they are fast and would clutter notebooks."""
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+def _open(folder) -> Dataset | DatasetDict | None:
+    """The saved table, or None if absent or unreadable (an unreadable one is removed)."""
+    if not folder.exists():
+        return None
+    try:
+        return load_from_disk(str(folder))
+    except Exception:  # noqa: BLE001 - any failure to open means: rebuild
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
