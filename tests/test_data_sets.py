@@ -102,10 +102,13 @@ def test_answer_sentences_hold_the_answer_but_for_the_few_that_run_past(root: Pa
 
 def test_parallel_qa_tables() -> None:
     xq = load_parallel_qa("xquad")
-    assert xq.column_names == ["item_id", "lang", "question", "sentence", "paragraph", "title"]
+    assert xq.column_names == ["item_id", "lang", "question", "sentence", "paragraph", "title", "negative"]
     assert xq.num_rows == 13_090 and len(set(xq["item_id"])) == 1190
     assert len(set(zip(xq["item_id"], xq["lang"]))) == xq.num_rows
     assert all(s in p for s, p in zip(xq["sentence"][:500], xq["paragraph"][:500]))
+    # the hard negative is another sentence of the same paragraph
+    assert all(n in p and n != s for s, p, n in zip(xq["sentence"][:500], xq["paragraph"][:500], xq["negative"][:500]) if n)
+    assert sum(1 for n in xq["negative"] if not n) < 0.05 * xq.num_rows  # single-sentence paragraphs
     ml = load_parallel_qa("mlqa")
     assert ml.num_rows == 4_199 and len(set(ml["item_id"])) == 1148
     assert stats("mlqa")["items_by_number_of_languages"] == {"2": 65, "3": 263, "4": 820}
@@ -202,7 +205,7 @@ def test_user_parallel_qa_from_a_saved_dataset(tmp_path: Path) -> None:
     folder = tmp_path / "mine"
     Dataset.from_dict(_user_rows()).save_to_disk(str(folder))
     table = from_dataset(folder)
-    assert table.column_names == ["item_id", "lang", "question", "sentence", "paragraph", "title"]
+    assert table.column_names == ["item_id", "lang", "question", "sentence", "paragraph", "title", "negative"]
     assert table.num_rows == 60
     assert table["sentence"] == _user_rows()["passage"]
     jsonl = tmp_path / "mine.jsonl"

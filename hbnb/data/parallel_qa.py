@@ -3,7 +3,9 @@
 Columns: `item_id` (shared by the translations of one question), `lang`,
 `question`, `sentence` (the positive: for XQuAD and MLQA the LAReQA answer
 sentence), `paragraph` (the paragraph the sentence comes from, "" when the data has
-none) and `title`. The batching samplers index into this table.
+none), `title`, and `negative` (a hard negative: for XQuAD and MLQA another sentence
+of the same paragraph, the next one or else the previous; "" when there is none).
+The batching samplers index into this table.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from pathlib import Path
 import datasets
 from datasets import Dataset
 
-from hbnb.data.squad import read_squad_set, squad_files, squad_languages
+from hbnb.data.squad import Paragraph, Question, read_squad_set, squad_files, squad_languages
 from hbnb.data.tables import cached
 from hbnb.errors import MalformedDataError, UnknownNameError
 from hbnb.languages import canonical
 
-COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title")
+COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title", "negative")
 USER_COLUMNS = ("id", "lang", "question", "passage")
+USER_OPTIONAL = ("negative",)
 
 # parallel QA name -> the SQuAD-format files with sentence breaks it is built from
 QA_SETS = {"xquad": "xquad-r", "mlqa": "mlqa-r"}
@@ -61,13 +64,21 @@ def _build(files_name: str, langs: list[str]) -> Dataset:
     for lang, paragraphs in parsed.items():
         for p in paragraphs:
             for q in p.questions:
-                for column, value in zip(
-                    COLUMNS, (q.id, lang, q.text, p.sentences[q.sentence], p.context, p.title)
-                ):
+                values = (q.id, lang, q.text, p.sentences[q.sentence], p.context, p.title, _hard_negative(p, q))
+                for column, value in zip(COLUMNS, values):
                     rows[column].append(value)
     table = Dataset.from_dict(rows)
     _check_unique(table, f"{files_name} files")
     return table
+
+
+def _hard_negative(p: Paragraph, q: Question) -> str:
+    """Another sentence of the answer's paragraph: the next one, else the previous, never an equal one."""
+    answer = p.sentences[q.sentence]
+    for i in (q.sentence + 1, q.sentence - 1):
+        if 0 <= i < len(p.sentences) and p.sentences[i] != answer:
+            return p.sentences[i]
+    return ""
 
 
 def from_dataset(
@@ -81,8 +92,9 @@ def from_dataset(
     `source` is a `datasets.Dataset`, a folder written by `Dataset.save_to_disk`, a
     data file (.json/.jsonl/.csv/.parquet), or a hub data set name (when a hub is
     reachable). It needs columns id, lang, question, passage (rename others with
-    `columns={"their_name": "id", ...}`); rows sharing an id are translations of
-    one item. The passage becomes the positive (`sentence`); `paragraph` is empty.
+    `columns={"their_name": "id", ...}`), and may have `negative` (a hard negative
+    passage); rows sharing an id are translations of one item. The passage becomes
+    the positive (`sentence`); `paragraph` is empty.
     """
     table = _open_user(source, split)
     if columns:
@@ -98,6 +110,7 @@ def from_dataset(
     langs = [_user_lang(code, i, source) for i, code in enumerate(table["lang"])]
     questions = _texts(table["question"], "question", source)
     passages = _texts(table["passage"], "passage", source)
+    negatives = [str(x or "") for x in table["negative"]] if "negative" in table.column_names else [""] * len(ids)
     out = Dataset.from_dict(
         {
             "item_id": ids,
@@ -106,6 +119,7 @@ def from_dataset(
             "sentence": passages,
             "paragraph": [""] * len(ids),
             "title": [""] * len(ids),
+            "negative": negatives,
         }
     )
     _check_unique(out, _describe(source))

@@ -23,7 +23,7 @@ from hbnb.data import store
 from hbnb.data.store import DataFile
 
 # Bump when any builder's output changes, so old caches are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 T = TypeVar("T", Dataset, DatasetDict)
 
