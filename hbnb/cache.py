@@ -9,6 +9,7 @@ interrupted build leaves nothing that looks finished.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +25,15 @@ def cache_root() -> Path:
     """`$HBNB_CACHE` if set, else `~/.cache/hbnb`."""
     env = os.environ.get("HBNB_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hbnb"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_dir(kind: str) -> Path:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from hbnb.cache import cache_root, file_sha256
 from hbnb.errors import ChecksumError, DataFileError, UnknownNameError
 
 DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
@@ -139,17 +140,7 @@ def data_root() -> Path:
     mirror = _checkout_mirror()
     if mirror is not None:
         return mirror
-    from hbnb.cache import cache_root
-
     return cache_root() / "data"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 _verified: dict[tuple[str, int, int], str] = {}
@@ -160,7 +151,7 @@ def file_hash(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _verified:
-        _verified[key] = _sha256(path)
+        _verified[key] = file_sha256(path)
     return _verified[key]
 
 

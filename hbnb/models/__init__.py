@@ -1,0 +1,196 @@
+"""Loading the encoders hbnb trains and scores: built-in offline models, local folders, hub ids.
+
+Every model comes back as a `SentenceTransformer` whose `prompts` carry its query and
+passage prefixes, so `model.encode_query` / `model.encode_document` (sentence-transformers'
+own mechanism, prompt names "query" and "document") add them and `prefixes(model)` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+from sentence_transformers import SentenceTransformer
+from torch import nn
+
+from hbnb.errors import ModelNotFoundError, UnknownNameError
+from hbnb.models import e5
+from hbnb.models.usem import USEMultilingual
+
+BUILTIN_MODELS: tuple[str, ...] = ("use-m", "me5-small")
+_HUB_ID = re.compile(r"[\w.-]+(?:/[\w.-]+)?")
+_E5_NAME = re.compile(r"(?:^|[^a-z0-9])m?e5(?:[^a-z0-9]|$)")
+# Names sentence-transformers' encode_document tries, in its order.
+_DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
+_HUB_PROBE_TIMEOUT_S = 5.0
+_ACCEPTED = (
+    '"use-m", "me5-small", a local folder holding a sentence-transformers model, '
+    "or a Hugging Face hub id when a hub is reachable"
+)
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "Prefixes",
+    "USEMultilingual",
+    "freeze_word_embeddings",
+    "load",
+    "prefixes",
+    "prepare",
+]
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """The text a model expects before queries and before passages ("" when none)."""
+
+    query: str
+    passage: str
+
+
+def load(spec: str, *, device: str | None = None) -> SentenceTransformer:
+    """A model by spec: "use-m", "me5-small", a local sentence-transformers folder or a hub id.
+
+    Raises ModelNotFoundError when the spec cannot be loaded offline or from a reachable hub.
+    """
+    if spec == "use-m":
+        return SentenceTransformer(modules=[USEMultilingual.from_wheel()], device=device)
+    if spec == e5.NAME:
+        return SentenceTransformer(str(e5.ensure_built()), device=device, local_files_only=True)
+    if Path(spec).expanduser().is_dir():
+        model = _load_folder(spec, device)
+    elif _is_path_like(spec):
+        raise ModelNotFoundError(f"model {spec!r}: no such folder. Accepted: {_ACCEPTED}.")
+    else:
+        model = _load_hub(spec, device)
+    return _with_prefixes(model, spec)
+
+
+def prefixes(model: SentenceTransformer) -> Prefixes:
+    """The query and passage prefixes that `encode_query` / `encode_document` prepend."""
+    prompts = model.prompts
+    passage = next((prompts[name] for name in _DOCUMENT_PROMPT_NAMES if name in prompts), "")
+    return Prefixes(query=prompts.get("query") or "", passage=passage or "")
+
+
+def freeze_word_embeddings(model: SentenceTransformer) -> int:
+    """Stop training the word-embedding table (most of the weights); returns how many were frozen.
+
+    It makes CPU training practical: no gradient or optimiser state for the largest matrix.
+    """
+    weight = _word_embeddings(model).weight
+    weight.requires_grad_(False)
+    return weight.numel()
+
+
+def prepare(specs: Iterable[str] = (e5.NAME,)) -> dict[str, Path | None]:
+    """Build the caches of built-in models ahead of time; the cached folder, or None if it needs none."""
+    built: dict[str, Path | None] = {}
+    for spec in specs:
+        if spec == e5.NAME:
+            built[spec] = e5.ensure_built()
+        elif spec == "use-m":
+            built[spec] = None  # read straight from the installed wheel
+        else:
+            raise UnknownNameError(f"cannot prepare model {spec!r}: only the built-in {BUILTIN_MODELS} are cached.")
+    return built
+
+
+def _word_embeddings(model: SentenceTransformer) -> nn.Embedding:
+    first = model[0]
+    if isinstance(first, USEMultilingual):
+        return first.word_embeddings
+    transformer = model.transformers_model
+    if transformer is None:
+        raise TypeError(f"{type(first).__name__} has no word-embedding table that hbnb knows how to freeze.")
+    return transformer.get_input_embeddings()
+
+
+def _is_path_like(spec: str) -> bool:
+    """A spec that can only mean a folder: hub ids are `name` or `owner/name` of [A-Za-z0-9_.-]."""
+    return spec.startswith((".", "~", "/")) or _HUB_ID.fullmatch(spec) is None
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_USEM_CLASS = f"{USEMultilingual.__module__}.{USEMultilingual.__name__}"
+
+
+def _trusted_folder(folder: Path) -> bool:
+    """A folder whose modules are sentence-transformers' own or hbnb's use-m, nothing else.
+
+    sentence-transformers 6 asks for `trust_remote_code=True` before it imports any
+    module class outside its own package; hbnb gives it only for its installed use-m
+    class, so a saved use-m loads while foreign custom code still needs the user's say.
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    types = [m.get("type", "") for m in modules if isinstance(m, dict)]
+    return _USEM_CLASS in types and all(t == _USEM_CLASS or t.startswith("sentence_transformers.") for t in types)
+
+
+def _open(name: str, device: str | None, *, local_files_only: bool) -> SentenceTransformer:
+    """`SentenceTransformer(name)`, trusting hbnb's own use-m class in a local folder (and nothing else)."""
+    folder = Path(name).expanduser()
+    trusted = folder.is_dir() and _trusted_folder(folder)
+    return SentenceTransformer(name, device=device, local_files_only=local_files_only, trust_remote_code=trusted)
+
+
+def _load_folder(spec: str, device: str | None) -> SentenceTransformer:
+    try:
+        return _open(str(Path(spec).expanduser()), device, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise ModelNotFoundError(
+            f"folder {spec!r} holds no loadable sentence-transformers model ({error}). Accepted: {_ACCEPTED}."
+        ) from error
+
+
+def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
+    """From the local hub cache if it is there, else from the hub after a quick reachability probe."""
+    try:
+        return _open(spec, device, local_files_only=True)
+    except (OSError, ValueError) as cached_error:
+        if _hub_offline():
+            raise ModelNotFoundError(
+                f"model {spec!r} is not a local folder and not in the hub cache, and HF_HUB_OFFLINE is set. "
+                f"Accepted: {_ACCEPTED}."
+            ) from cached_error
+    try:
+        HfApi().model_info(spec, timeout=_HUB_PROBE_TIMEOUT_S)
+    except HfHubHTTPError:
+        pass  # the hub answered; sentence-transformers resolves the name and reports what is missing
+    except Exception as error:  # noqa: BLE001 - any transport failure means the hub is unreachable
+        raise ModelNotFoundError(
+            f"model {spec!r} is not a local folder and the Hugging Face hub is unreachable ({error}). "
+            f"Accepted: {_ACCEPTED}."
+        ) from error
+    try:
+        return _open(spec, device, local_files_only=False)
+    except (OSError, ValueError) as error:
+        raise ModelNotFoundError(f"model {spec!r} could not be loaded from the hub ({error}). Accepted: {_ACCEPTED}.") from error
+
+
+def _with_prefixes(model: SentenceTransformer, spec: str) -> SentenceTransformer:
+    """Make the model's saved passage prompt the one `encode_document` uses, and give E5-family
+    models without saved prompts "query: " / "passage: " (not -instruct ones: they take instructions).
+
+    sentence-transformers always defines a "document" prompt ("" unless saved) and
+    `encode_document` takes it before "passage" or "corpus", so a saved "passage" prompt
+    would be silently skipped; it is copied to "document".
+    """
+    prompts = model.prompts
+    if not prompts.get("document"):
+        prompts["document"] = next((prompts[n] for n in _DOCUMENT_PROMPT_NAMES if prompts.get(n)), "")
+    name = spec.rstrip("/").rsplit("/", 1)[-1].lower()
+    if _E5_NAME.search(name) and "instruct" not in name and not (prompts.get("query") or prompts["document"]):
+        prompts.update(e5.E5_PROMPTS)
+    return model
