@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,15 @@ def _models_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from hbnb.training import load_params, train
+
+    folder = train(load_params(args.params))
+    if os.environ.get("RANK", "0") == "0":
+        print(f"model: {folder}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hbnb.demo import run_smoke
 
@@ -81,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = models.add_parser("prepare", help="build the caches of built-in models (me5-small)")
     prepare.add_argument("specs", nargs="*", default=["me5-small"])
     prepare.set_defaults(func=_models_prepare)
+
+    train = commands.add_parser("train", help="fine-tune an encoder with a batch strategy (resumes if rerun)")
+    train.add_argument("params", help="a YAML file of training parameters (hbnb.training.TrainParams)")
+    train.set_defaults(func=_train)
 
     demo = commands.add_parser("demo", help="the end-to-end job on the embedded defaults")
     demo.set_defaults(func=_demo)

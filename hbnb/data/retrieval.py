@@ -30,6 +30,17 @@ CANDIDATE_COLUMNS = ("id", "lang", "sentence", "paragraph", "paragraph_id", "tit
 RELEVANCE_COLUMNS = ("query_id", "candidate_ids")
 
 
+def answer_text(sentence: str, paragraph: str, with_paragraph: bool) -> str:
+    """How an answer is shown to an encoder: the sentence, or (LAReQA) the sentence with its paragraph.
+
+    The sentence comes first, so truncation to the model's length cuts the paragraph
+    and never the answer. Training positives and scored candidates both use this.
+    """
+    if with_paragraph and paragraph:
+        return f"{sentence}\n{paragraph}"
+    return sentence
+
+
 @dataclass(frozen=True)
 class RetrievalSet:
     """A retrieval benchmark over several languages."""

@@ -1,0 +1,390 @@
+"""Fine-tuning an encoder with a batch strategy, through sentence-transformers' own trainer.
+
+`train(params)` (and `hbnb train PARAMS.yaml`) runs `SentenceTransformerTrainer` with
+`MultipleNegativesRankingLoss`, the hbnb sampler plugged in through the trainer's
+batch-sampler hook, AdamW (lr 3e-5, weight decay 0.01: the paper's values) and the
+model's query/passage prefixes as the trainer's prompts. It checkpoints every N
+steps and resumes from the last complete checkpoint when rerun on the same folder.
+
+Next to the model, in the output folder, it writes:
+- `params.yaml`: the resolved parameters;
+- `loss.csv`: the loss per step (and the validation loss where computed);
+- `batches.jsonl`: every batch's kind, language and language-pair counts, per step
+  and process; `batch_mix.json`: its summary (the realised mix);
+- `run.json`: wall time, pairs per second, steps, versions of hbnb/torch/
+  sentence-transformers/transformers, and where the final model is.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from datasets import Dataset
+from pydantic import Field, model_validator
+from transformers import TrainerCallback
+
+from hbnb.batching import PairIndex, RecordingCollator, SamplerFactory, realised_mix
+from hbnb.cache import atomic_dir
+from hbnb.data.retrieval import answer_text
+from hbnb.errors import ParamsError
+from hbnb.languages import canonical
+from hbnb.params import BatchingParams, Params, load_yaml
+
+MODEL_DIR = "model"
+TRAINER_STATE = "trainer_state.json"
+
+
+class ValidationParams(Params):
+    """A held-out slice of items whose loss picks the checkpoint (the paper: English validation loss)."""
+
+    items: float = Field(0.1, gt=0, description="held-out items: a fraction (<1) or a count (>=1)")
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="validation pairs are X-X in these")
+    every: int = Field(50, ge=1, description="compute the validation loss every N steps")
+    keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
+
+
+class TrainParams(Params):
+    """Everything one training run needs; `hbnb train` reads it from YAML."""
+
+    model: str = "use-m"
+    data: str = Field("xquad", description="xquad, mlqa, or a path to your parallel QA data (see from_dataset)")
+    output_dir: Path
+    batching: BatchingParams = Field(default_factory=BatchingParams)
+    max_steps: int = Field(100, ge=1)
+    learning_rate: float = Field(3e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scale: float = Field(20.0, gt=0, description="MNRL scale, 1/temperature")
+    max_seq_length: int | None = Field(None, ge=8)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
+    freeze_word_embeddings: bool = False
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    validation: ValidationParams | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> TrainParams:
+        if self.validation is not None and self.validation.keep_best and self.save_steps % self.validation.every:
+            raise ValueError(
+                f"save_steps ({self.save_steps}) must be a multiple of validation.every "
+                f"({self.validation.every}) to keep the best checkpoint"
+            )
+        return self
+
+
+def load_params(path: Path | str) -> TrainParams:
+    """Read and validate a training parameter file."""
+    return load_yaml(TrainParams, path)
+
+
+def train(params: TrainParams) -> Path:
+    """Train (or resume, or find finished) the run of `params`; returns the final model folder."""
+    out = Path(params.output_dir)
+    table, source = _training_table(params.data)
+    held_out = _held_out_items(table, params)
+    index = PairIndex(table, params.batching, source=source, exclude=held_out)
+    _claim_output_dir(out, params)
+    final = out / MODEL_DIR
+    if (out / "run.json").is_file() and final.is_dir():
+        return final
+    eval_dataset = _validation_dataset(table, held_out, params) if held_out else None
+    return _run_trainer(params, index, eval_dataset, out)
+
+
+def _claim_output_dir(out: Path, params: TrainParams) -> None:
+    """Write params.yaml, or check that the folder's run has the same parameters (resume).
+
+    A folder with nothing to resume (no checkpoint, no model) takes the new parameters.
+    """
+    resolved = yaml.safe_dump(json.loads(params.model_dump_json()), sort_keys=False, allow_unicode=True)
+    existing = out / "params.yaml"
+    started = any(out.glob("checkpoint-*")) or (out / MODEL_DIR).exists()
+    if existing.is_file() and started:
+        if existing.read_text(encoding="utf-8") != resolved:
+            raise ParamsError(
+                f"{out} holds a run with other parameters ({existing}); pick another output_dir "
+                f"or delete that folder to start over"
+            )
+        return
+    if _rank() == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(existing, resolved)
+
+
+def _training_table(data: str) -> tuple[Dataset, str]:
+    from hbnb.data import from_dataset, load_parallel_qa
+    from hbnb.data.parallel_qa import QA_SETS
+
+    if data in QA_SETS:
+        return load_parallel_qa(data), data
+    return from_dataset(data), data
+
+
+def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
+    """Items kept out of training for the validation loss: fixed by the seed, not the strategy."""
+    if params.validation is None:
+        return set()
+    langs = [canonical(x) for x in params.validation.languages]
+    present = set(table["lang"])
+    missing = [x for x in langs if x not in present]
+    if missing:
+        raise ParamsError(
+            f"validation.languages has {', '.join(missing)}, absent from the training data; "
+            f"allowed: {', '.join(sorted(present))}"
+        )
+    candidates = sorted({item for item, lang in zip(table["item_id"], table["lang"]) if lang in langs})
+    n = params.validation.items
+    count = int(round(n * len(candidates))) if n < 1 else int(n)
+    if not 2 <= count < len(candidates):
+        raise ParamsError(
+            f"validation.items = {n} holds out {count} of {len(candidates)} items; "
+            f"it must leave at least 2 out and some in"
+        )
+    rng = np.random.default_rng([params.seed, 15485863])
+    return {candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)}
+
+
+def _validation_dataset(table: Dataset, held_out: set[str], params: TrainParams) -> Dataset:
+    """One X-X pair per held-out item (languages in turn), so no batch holds an item twice."""
+    assert params.validation is not None
+    langs = [canonical(x) for x in params.validation.languages]
+    rows: dict[str, list[str]] = {"anchor": [], "positive": []}
+    if params.batching.hard_negatives:
+        rows["negative"] = []
+    with_paragraph = params.batching.positive == "sentence+paragraph"
+    by_item: dict[str, dict[str, int]] = {}
+    for r, (item, lang) in enumerate(zip(table["item_id"], table["lang"])):
+        if item in held_out and lang in langs:
+            by_item.setdefault(item, {})[lang] = r
+    for k, item in enumerate(sorted(by_item)):
+        options = [lang for lang in langs if lang in by_item[item]]
+        row = table[by_item[item][options[k % len(options)]]]
+        if params.batching.hard_negatives and not row["negative"]:
+            continue
+        rows["anchor"].append(row["question"])
+        rows["positive"].append(answer_text(row["sentence"], row["paragraph"], with_paragraph))
+        if params.batching.hard_negatives:
+            rows["negative"].append(row["negative"])
+    return Dataset.from_dict(rows)
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | None, out: Path) -> Path:
+    """Build the model, loss, arguments and trainer; train or resume; write the run's records."""
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from hbnb import models
+
+    model = models.load(params.model)
+    if params.max_seq_length is not None:
+        model.max_seq_length = params.max_seq_length
+    if params.freeze_word_embeddings:
+        models.freeze_word_embeddings(model)
+    prefixes = models.prefixes(model)
+    prompts = {c: p for c, p in (("anchor", prefixes.query), ("positive", prefixes.passage), ("negative", prefixes.passage)) if p}
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    bf16 = params.bf16 if isinstance(params.bf16, bool) else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    validating = eval_dataset is not None and params.validation is not None
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out),
+        max_steps=params.max_steps,
+        per_device_train_batch_size=params.batching.batch_size,
+        per_device_eval_batch_size=params.batching.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        learning_rate=params.learning_rate,
+        weight_decay=params.weight_decay,
+        warmup_steps=int(round(params.warmup_ratio * params.max_steps)),
+        optim="adamw_torch",
+        bf16=bf16,
+        seed=params.seed,
+        data_seed=params.seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=params.save_total_limit,
+        eval_strategy="steps" if validating else "no",
+        eval_on_start=validating,
+        eval_steps=params.validation.every if validating else None,
+        load_best_model_at_end=bool(validating and params.validation.keep_best),
+        metric_for_best_model="eval_loss" if validating else None,
+        greater_is_better=False if validating else None,
+        prompts=prompts or None,
+        batch_sampler=SamplerFactory(index),
+        ddp_backend=("nccl" if torch.cuda.is_available() else "gloo") if distributed else None,
+        dataloader_drop_last=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        report_to="none",
+        disable_tqdm=True,
+    )
+    loss = MultipleNegativesRankingLoss(model, scale=params.scale, gather_across_devices=distributed)
+    collator = RecordingCollator(preprocess_fn=model.preprocess, prompts=prompts or {}, index=index)
+    log = _BatchLog(out, collator, params.gradient_accumulation_steps)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=index.training_dataset(),
+        eval_dataset=eval_dataset,
+        loss=loss,
+        data_collator=collator,
+        callbacks=[log],
+    )
+    resume = last_complete_checkpoint(out)
+    log.truncate(_checkpoint_step(resume) if resume else 0)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.perf_counter() - start
+    return _finish(trainer, params, out, wall, resume)
+
+
+def last_complete_checkpoint(out: Path) -> Path | None:
+    """The newest checkpoint whose trainer state was written (the trainer writes it last).
+
+    A checkpoint folder without a readable trainer state was cut off mid-save (a
+    killed process); it is removed so the resumed run cannot pick it up.
+    """
+    if not out.is_dir():
+        return None
+    found = sorted(out.glob("checkpoint-*"), key=_checkpoint_step, reverse=True)
+    for folder in found:
+        try:
+            json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            if _rank() == 0:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        return folder
+    return None
+
+
+def _checkpoint_step(folder: Path) -> int:
+    try:
+        return int(folder.name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: Path | None) -> Path:
+    """Save the final model atomically and write loss curve, batch mix and run record (rank 0)."""
+    import sentence_transformers
+    import torch
+    import transformers
+
+    import hbnb
+
+    final = out / MODEL_DIR
+    trainer.accelerator.wait_for_everyone()  # every process has written its last batch records
+    if not trainer.is_world_process_zero():
+        return final
+    if final.exists():
+        shutil.rmtree(final)
+    with atomic_dir(final) as tmp:
+        trainer.model.save(str(tmp))
+    history = trainer.state.log_history
+    _write_loss_curve(out / "loss.csv", history)
+    records = _merge_batch_logs(out)
+    _write_atomic(out / "batch_mix.json", json.dumps(realised_mix([r for r in records if r["rank"] == 0]), indent=2))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_now = trainer.state.global_step - (_checkpoint_step(resumed) if resumed else 0)
+    pairs = steps_now * params.batching.batch_size * params.gradient_accumulation_steps * world
+    run = {
+        "completed_steps": trainer.state.global_step,
+        "max_steps": params.max_steps,
+        "resumed_from": str(resumed) if resumed else None,
+        "wall_time_s": round(wall, 3),
+        "pairs_per_second": round(pairs / wall, 2) if wall > 0 else None,
+        "processes": world,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_loss": trainer.state.best_metric,
+        "model": str(final),
+        "versions": {
+            "hbnb": hbnb.__version__,
+            "torch": torch.__version__,
+            "sentence-transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
+    _write_atomic(out / "run.json", json.dumps(run, indent=2))
+    return final
+
+
+def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
+    """One row per step: the training loss and learning rate, and the validation loss where computed."""
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in history:
+        step = entry.get("step")
+        if step is None:
+            continue
+        row = rows.setdefault(step, {"step": step, "loss": "", "learning_rate": "", "eval_loss": ""})
+        for key in ("loss", "learning_rate", "eval_loss"):
+            if key in entry:
+                row[key] = entry[key]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["step", "loss", "learning_rate", "eval_loss"])
+        writer.writeheader()
+        writer.writerows(rows[s] for s in sorted(rows))
+    os.replace(tmp, path)
+
+
+def _merge_batch_logs(out: Path) -> list[dict[str, Any]]:
+    """All processes' batch records, in (step, rank) order, written to batches.jsonl."""
+    records = []
+    for path in sorted(out.glob("batches.rank*.jsonl")):
+        records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    records.sort(key=lambda r: (r["step"], r["rank"], r["micro"]))
+    _write_atomic(out / "batches.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+class _BatchLog(TrainerCallback):
+    """Writes the batch records of each optimizer step to this process's log file.
+
+    The collator records every batch it builds, in order; the trainer's data loader
+    may fetch one batch ahead, so each step takes the oldest records, one per
+    gradient-accumulation micro-batch, and leaves the rest for the next step.
+    """
+
+    def __init__(self, out: Path, collator: RecordingCollator, per_step: int) -> None:
+        self.path = out / f"batches.rank{_rank()}.jsonl"
+        self.collator = collator
+        self.per_step = per_step
+
+    def truncate(self, step: int) -> None:
+        """Keep only steps up to `step` (a resume repeats the steps after its checkpoint)."""
+        if not self.path.is_file():
+            return
+        kept = [
+            line
+            for line in self.path.read_text(encoding="utf-8").splitlines()
+            if line and json.loads(line)["step"] <= step
+        ]
+        _write_atomic(self.path, "".join(line + "\n" for line in kept))
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - trainer hook
+        taken = self.collator.records[: self.per_step]
+        del self.collator.records[: self.per_step]
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for micro, record in enumerate(taken):
+                fh.write(json.dumps({"step": state.global_step, "rank": _rank(), "micro": micro, **record}) + "\n")
