@@ -54,5 +54,5 @@ def test_readme_gives_the_two_commands_and_ci_calls_the_test_one() -> None:
 
 
 def test_layout() -> None:
-    for folder in ("hbnb", "notebooks", "params", "reports", "tests", "bench"):
+    for folder in ("hbnb", "reports", "tests", "bench"):
         assert (ROOT / folder).is_dir(), folder
