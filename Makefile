@@ -25,7 +25,7 @@ test: setup
 	$(PY) -m pytest -m "not slow"
 
 test-slow: setup
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow || [ $$? -eq 5 ]  # exit 5: no slow tests collected
 
 demo: setup
 	$(PY) -m hbnb demo
