@@ -62,6 +62,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from hbnb import models
+    from hbnb.scoring import evaluate
+
+    model = models.load(args.model)
+    result = evaluate(
+        model, args.data, run=args.run or args.model, candidates=args.candidates, langs=args.langs,
+        run_depth=args.run_depth,
+    )
+    folder = result.save(args.out)
+    for key, value in result.summary().items():
+        print(f"{key}: {value:.4f}")
+    print(f"wrote {folder} ({result.meta['wall_time_s']:.1f} s)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hbnb.demo import run_smoke
 
@@ -95,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fine-tune an encoder with a batch strategy (resumes if rerun)")
     train.add_argument("params", help="a YAML file of training parameters (hbnb.training.TrainParams)")
     train.set_defaults(func=_train)
+
+    ev = commands.add_parser("evaluate", help="score a model on a data set; writes metrics, per-query values, TREC files")
+    ev.add_argument("--model", required=True, help="use-m, me5-small, a local folder or a hub id")
+    ev.add_argument("--data", required=True, help="xquad-r, mlqa-r, xquad-r-paragraphs, mlqa-r-paragraphs, mkqa, tatoeba, wmt22")
+    ev.add_argument("--out", required=True, help="folder for metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec")
+    ev.add_argument("--candidates", choices=["paragraph", "sentence"], default="paragraph",
+                    help="encode candidates as the sentence with its paragraph (LAReQA, default) or alone")
+    ev.add_argument("--langs", nargs="+", help="restrict to these languages (tatoeba: xxx languages; wmt22: pairs)")
+    ev.add_argument("--run", help="the run's name in the tables (default: the model spec)")
+    ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")
+    ev.set_defaults(func=_evaluate)
 
     demo = commands.add_parser("demo", help="the end-to-end job on the embedded defaults")
     demo.set_defaults(func=_demo)

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 from transformers import TrainerCallback
 
 from hbnb.batching import PairIndex, RecordingCollator, SamplerFactory, realised_mix
-from hbnb.cache import atomic_dir
+from hbnb.files import atomic_dir, write_atomic, write_text
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
 from hbnb.languages import canonical
@@ -118,7 +118,7 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
         return
     if _rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(existing, resolved)
+        write_text(existing, resolved)
 
 
 def _training_table(data: str) -> tuple[Dataset, str]:
@@ -180,12 +180,6 @@ def _validation_dataset(table: Dataset, held_out: set[str], params: TrainParams)
 
 def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | None, out: Path) -> Path:
@@ -304,7 +298,7 @@ def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: 
     history = trainer.state.log_history
     _write_loss_curve(out / "loss.csv", history)
     records = _merge_batch_logs(out)
-    _write_atomic(out / "batch_mix.json", json.dumps(realised_mix([r for r in records if r["rank"] == 0]), indent=2))
+    write_text(out / "batch_mix.json", json.dumps(realised_mix([r for r in records if r["rank"] == 0]), indent=2))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps_now = trainer.state.global_step - (_checkpoint_step(resumed) if resumed else 0)
     pairs = steps_now * params.batching.batch_size * params.gradient_accumulation_steps * world
@@ -325,7 +319,7 @@ def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: 
             "transformers": transformers.__version__,
         },
     }
-    _write_atomic(out / "run.json", json.dumps(run, indent=2))
+    write_text(out / "run.json", json.dumps(run, indent=2))
     return final
 
 
@@ -340,12 +334,13 @@ def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
         for key in ("loss", "learning_rate", "eval_loss"):
             if key in entry:
                 row[key] = entry[key]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["step", "loss", "learning_rate", "eval_loss"])
-        writer.writeheader()
-        writer.writerows(rows[s] for s in sorted(rows))
-    os.replace(tmp, path)
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["step", "loss", "learning_rate", "eval_loss"])
+            writer.writeheader()
+            writer.writerows(rows[s] for s in sorted(rows))
+
+    write_atomic(path, write)
 
 
 def _merge_batch_logs(out: Path) -> list[dict[str, Any]]:
@@ -354,7 +349,7 @@ def _merge_batch_logs(out: Path) -> list[dict[str, Any]]:
     for path in sorted(out.glob("batches.rank*.jsonl")):
         records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     records.sort(key=lambda r: (r["step"], r["rank"], r["micro"]))
-    _write_atomic(out / "batches.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    write_text(out / "batches.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     return records
 
 
@@ -380,7 +375,7 @@ class _BatchLog(TrainerCallback):
             for line in self.path.read_text(encoding="utf-8").splitlines()
             if line and json.loads(line)["step"] <= step
         ]
-        _write_atomic(self.path, "".join(line + "\n" for line in kept))
+        write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - trainer hook
         taken = self.collator.records[: self.per_step]

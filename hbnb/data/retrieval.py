@@ -20,7 +20,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict
 
 from hbnb.data.squad import Paragraph, read_squad_set, squad_files
-from hbnb.data.tables import cached
+from hbnb.data.tables import cached, column
 from hbnb.errors import MalformedDataError, UnknownNameError
 from hbnb.languages import canonical
 
@@ -49,6 +49,7 @@ class RetrievalSet:
     queries: Dataset
     candidates: Dataset
     relevance: Dataset
+    level: str = "sentence"  # "paragraph": candidates are whole paragraphs (MIRACL-style pools)
 
     @property
     def languages(self) -> list[str]:
@@ -59,7 +60,7 @@ class RetrievalSet:
 
     @classmethod
     def from_tables(
-        cls, name: str, queries: Dataset, candidates: Dataset, relevance: Dataset
+        cls, name: str, queries: Dataset, candidates: Dataset, relevance: Dataset, level: str = "sentence"
     ) -> RetrievalSet:
         """Validate a queries/candidates/relevance triple; errors name the table, row and id."""
         for table, columns, label in (
@@ -83,7 +84,20 @@ class RetrievalSet:
                         f"code {canonical(lang)!r}"
                     )
         _check_relevance(relevance, query_ids, candidate_ids, name)
-        return cls(name, queries, candidates, relevance)
+        return cls(name, queries, candidates, relevance, level)
+
+    def candidate_texts(self, mode: str = "paragraph") -> list[str]:
+        """What the encoder sees of each candidate: LAReQA's sentence with its paragraph, or the sentence.
+
+        Paragraph-level sets always show the paragraph.
+        """
+        if mode not in ("paragraph", "sentence"):
+            raise UnknownNameError(f"unknown candidate encoding {mode!r}; use 'paragraph' (LAReQA) or 'sentence'")
+        paragraphs = column(self.candidates, "paragraph")
+        if self.level == "paragraph":
+            return paragraphs
+        sentences = column(self.candidates, "sentence")
+        return [answer_text(s, p, mode == "paragraph") for s, p in zip(sentences, paragraphs)]
 
     def stats(self) -> dict[str, Any]:
         """The counts DATA.md states: per-language queries and candidates, relevant-set sizes."""
@@ -102,31 +116,48 @@ class RetrievalSet:
         }
 
 
-def load_retrieval(name: str, langs: list[str] | None = None) -> RetrievalSet:
+LEVELS = ("sentence", "paragraph")
+
+
+def load_retrieval(name: str, langs: list[str] | None = None, level: str = "sentence") -> RetrievalSet:
     """XQuAD-R or MLQA-R as built by LAReQA, optionally restricted to some languages.
 
     Restricting languages drops the other languages' queries and candidates, and
-    their candidates from every relevant set.
+    their candidates from every relevant set. With `level="paragraph"` the candidates
+    are the paragraphs (id `{lang}_{paragraph}`, `sentence` empty) and a question's
+    relevant set is its paragraph in every language: the pools for nDCG and recall@100.
     """
     if name not in RETRIEVAL_SETS:
         raise UnknownNameError(f"unknown retrieval set {name!r}; built in: {', '.join(RETRIEVAL_SETS)}")
+    if level not in LEVELS:
+        raise UnknownNameError(f"unknown candidate level {level!r}; use one of {', '.join(LEVELS)}")
     files = squad_files(name, langs)
-    tables = cached(f"retrieval-{name}", list(files.values()), {"langs": list(files)}, lambda: _build(name, list(files)))
-    return RetrievalSet(name, tables["queries"], tables["candidates"], tables["relevance"])
+    tables = cached(
+        f"retrieval-{name}-{level}",
+        list(files.values()),
+        {"langs": list(files), "level": level},
+        lambda: _build(name, list(files), level),
+    )
+    return RetrievalSet(name, tables["queries"], tables["candidates"], tables["relevance"], level)
 
 
-def _build(name: str, langs: list[str]) -> DatasetDict:
+def _build(name: str, langs: list[str], level: str) -> DatasetDict:
     parsed = read_squad_set(name, langs)
     queries: dict[str, list[str]] = {c: [] for c in QUERY_COLUMNS}
     candidates: dict[str, list[str]] = {c: [] for c in CANDIDATE_COLUMNS}
     relevant: dict[str, list[str]] = {}  # question id -> candidate ids, all languages
     for lang, paragraphs in parsed.items():
         for p in paragraphs:
-            _add_paragraph(lang, p, candidates)
+            if level == "sentence":
+                _add_paragraph(lang, p, candidates)
+            else:
+                _append(candidates, (f"{lang}_{p.number}", lang, "", p.context, f"{lang}_{p.number}", p.title))
             for q in p.questions:
                 _append(queries, (f"{lang}_{q.id}", q.id, lang, q.text))
                 relevant.setdefault(q.id, []).extend(
-                    f"{lang}_{p.number}_{i}" for i in p.relevant_sentences(q)
+                    [f"{lang}_{p.number}_{i}" for i in p.relevant_sentences(q)]
+                    if level == "sentence"
+                    else [f"{lang}_{p.number}"]
                 )
     relevance = {
         "query_id": list(queries["id"]),

@@ -18,7 +18,8 @@ from typing import TypeVar
 from datasets import Dataset, DatasetDict, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-from hbnb.cache import atomic_dir, build_lock, cache_dir, sweep_stale
+from hbnb.cache import build_lock, cache_dir
+from hbnb.files import atomic_dir, sweep_stale
 from hbnb.data import store
 from hbnb.data.store import DataFile
 
@@ -26,6 +27,11 @@ from hbnb.data.store import DataFile
 FORMAT_VERSION = 2
 
 T = TypeVar("T", Dataset, DatasetDict)
+
+
+def column(table: Dataset, name: str) -> list:
+    """A column as a Python list, read through Arrow (iterating a `Dataset` column goes row by row)."""
+    return table.with_format("arrow")[name].to_pylist()
 
 
 def fingerprint(name: str, sources: Sequence[DataFile], params: Mapping[str, object]) -> str:

@@ -26,7 +26,8 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import BertConfig, XLMRobertaTokenizer
 
-from hbnb.cache import atomic_dir, build_lock, cache_dir, file_sha256, sweep_stale
+from hbnb.cache import build_lock, cache_dir, file_sha256
+from hbnb.files import atomic_dir, sweep_stale
 from hbnb.errors import ModelNotFoundError
 
 NAME = "me5-small"

@@ -1,0 +1,120 @@
+"""Encoding texts once per model, with the embeddings cached on disk.
+
+Scoring reuses one encoding of every query and every candidate across all language
+pairs and the multilingual pool. Embeddings are cached under
+`~/.cache/hbnb/embeddings`, keyed by a fingerprint of the model (its weights, modules,
+prompts and maximum length) and of the exact texts with their role (query or
+passage), so re-scoring a cached model encodes nothing. Each entry stores the
+SHA-256 of its array: an entry that fails the check (a torn write, a corrupted disk)
+is rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+from hbnb.cache import cache_dir
+
+ROLES = ("query", "passage")
+
+
+def model_fingerprint(model: SentenceTransformer) -> str:
+    """A hash of everything that decides the embeddings: weights, module types, prompts, length.
+
+    Hashing the weights takes about a second for a few hundred MB; callers that encode
+    several text sets with one model compute it once and pass it to `encode`.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(json.dumps([type(m).__module__ + "." + type(m).__name__ for m in model]).encode())
+    digest.update(json.dumps(model.prompts, sort_keys=True).encode())
+    digest.update(str(model.max_seq_length).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def texts_fingerprint(texts: Sequence[str], role: str) -> str:
+    """A hash of the ordered texts and their role (the role picks the model's prefix)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(role.encode())
+    for text in texts:
+        digest.update(len(text).to_bytes(8, "little"))
+        digest.update(text.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def encode(
+    model: SentenceTransformer,
+    texts: Sequence[str],
+    role: str,
+    *,
+    batch_size: int = 64,
+    cache: bool = True,
+    fingerprint: str | None = None,
+) -> np.ndarray:
+    """L2-normalised float32 embeddings of `texts`, encoded as queries or passages (prefixes applied).
+
+    With `cache`, a matching cache entry is returned without encoding anything.
+    `fingerprint` is `model_fingerprint(model)`, when the caller already has it.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    texts = list(texts)
+    key = fingerprint or model_fingerprint(model)
+    path = cache_dir("embeddings") / f"{key}-{texts_fingerprint(texts, role)}.npy"
+    if cache:
+        found = _read(path, len(texts))
+        if found is not None:
+            return found
+    fn = model.encode_query if role == "query" else model.encode_document
+    vectors = fn(
+        texts,
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    ).astype(np.float32, copy=False)
+    if cache:
+        _write(path, vectors)
+    return vectors
+
+
+def _read(path: Path, n: int) -> np.ndarray | None:
+    """The cached array if present, complete and intact; a bad entry is deleted."""
+    meta_path = path.with_suffix(".json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() != meta["sha256"]:
+            raise ValueError("checksum mismatch")
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape[0] != n or vectors.dtype != np.float32:
+            raise ValueError("shape mismatch")
+        return vectors
+    except (OSError, ValueError, KeyError):
+        path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+        return None
+
+
+def _write(path: Path, vectors: np.ndarray) -> None:
+    """Write array then its checksum record, each atomically; the record is the commit point."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, vectors, allow_pickle=False)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, path)
+    meta_tmp = path.with_name(f".{path.stem}.{os.getpid()}.json.tmp")
+    meta_tmp.write_text(json.dumps({"sha256": digest, "shape": list(vectors.shape)}), encoding="utf-8")
+    os.replace(meta_tmp, path.with_suffix(".json"))

@@ -1,0 +1,65 @@
+"""Writing results atomically: a reader sees the old file or the new one, never half of one.
+
+Every result hbnb writes (metrics, logs, models, reports) goes through here, so a run
+that is killed mid-write leaves nothing a later stage could mistake for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+TMP_PREFIX = ".tmp-"
+
+
+def write_atomic(path: Path | str, writer: Callable[[str], object]) -> Path:
+    """Call `writer(temporary_path)`, then rename the temporary file to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    """Atomically write a UTF-8 text file."""
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder; on success rename it to `final`.
+
+    On any exception (or a kill) `final` is untouched; the temporary folder is
+    removed on exceptions and swept by `sweep_stale` after kills. If `final`
+    appeared meanwhile (another process won the race), the new copy is dropped.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sweep_stale(parent: Path, name: str) -> None:
+    """Remove temporary folders that a killed build of `name` left in `parent` (call under its lock)."""
+    for leftover in parent.glob(f"{TMP_PREFIX}{name}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)

@@ -1,0 +1,524 @@
+"""Retrieval metrics for every language pair, the multilingual pool, language bias, and bitext.
+
+All metrics come from one ranking pass per query over the candidates of every
+language at once: each query is scored against all candidates (cosine of normalised
+embeddings, in chunks of queries so memory stays bounded), and for each of its
+relevant candidates hbnb counts how many candidates of each language score higher.
+That gives the relevant candidate's rank within its own language (the pair X->Y)
+and within the whole pool (multilingual) in one pass, so every text is encoded once
+and reused for all pairs.
+
+Metrics, per query, from the ranks r_1 < ... < r_m of its m relevant candidates:
+- average precision (LAReQA mAP): (1/m) * sum_i i / r_i, over the full candidate list;
+- recall@k: #{r_i <= k} / m;  mrr@10: 1 / r_1 if r_1 <= 10 else 0;
+- ndcg@10 with binary gains; rank distance (pool only): r_m - r_1.
+
+Ties: candidates with equal scores are ranked by their position in the candidate
+table, earlier first (`TIE_RULE`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hbnb.data.tables import column
+from hbnb.errors import MalformedDataError
+from hbnb.files import write_atomic
+
+TIE_RULE = "equal scores are ranked by candidate position in the candidate table, earlier first"
+PAIR_METRICS = ("map", "recall@1", "recall@10", "mrr@10", "ndcg@10", "recall@100")
+POOL_METRICS = ("map", "recall@1", "recall@10", "rank_distance")
+_PER_QUERY = {
+    "map": "ap",
+    "recall@1": "recall@1",
+    "recall@10": "recall@10",
+    "mrr@10": "rr@10",
+    "ndcg@10": "ndcg@10",
+    "recall@100": "recall@100",
+    "rank_distance": "rank_distance",
+}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Ranks of every query's relevant candidates, within their language and within the pool.
+
+    Arrays are (queries x K), K the largest relevant set; unused slots hold language -1
+    and rank 0. `top` holds each query's best pool candidates (indices into the
+    candidate table), in rank order.
+    """
+
+    languages: list[str]  # candidate languages, index -> code
+    rel_lang: np.ndarray
+    rank_lang: np.ndarray
+    rank_pool: np.ndarray
+    top: np.ndarray
+    top_scores: np.ndarray
+    cand_lang_of_top: np.ndarray  # language index of each top candidate
+
+
+def score_chunks(queries: np.ndarray, candidates: np.ndarray, chunk: int = 256) -> Iterator[tuple[slice, torch.Tensor]]:
+    """(rows, scores) blocks of the query x candidate cosine matrix, `chunk` queries at a time.
+
+    `rank` scores through this, so anyone recomputing a score row gets the same floats.
+    """
+    cand = torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.float32))
+    with torch.inference_mode():
+        for start in range(0, len(queries), chunk):
+            rows = slice(start, min(start + chunk, len(queries)))
+            yield rows, torch.from_numpy(np.ascontiguousarray(queries[rows], dtype=np.float32)) @ cand.T
+
+
+def rank(
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    candidate_langs: list[str],
+    relevant: list[list[int]],
+    *,
+    top_k: int = 10,
+    chunk: int = 256,
+) -> Ranking:
+    """Rank every candidate for every query and locate the relevant ones (see the module docstring).
+
+    `queries` (Q x d) and `candidates` (C x d) are normalised embeddings; `relevant[q]`
+    lists candidate-table indices. Memory: one chunk x C score block at a time.
+    """
+    _check_inputs(queries, candidates, candidate_langs, relevant)
+    languages = list(dict.fromkeys(candidate_langs))
+    lang_of = np.array([languages.index(x) for x in candidate_langs], dtype=np.int64)
+    onehot = torch.zeros(len(candidate_langs), len(languages))
+    onehot[torch.arange(len(candidate_langs)), torch.from_numpy(lang_of)] = 1.0
+    k_max = max(len(r) for r in relevant)
+    rel = np.full((len(relevant), k_max), -1, dtype=np.int64)
+    for q, ids in enumerate(relevant):
+        rel[q, : len(ids)] = ids
+    rel_lang = np.where(rel >= 0, lang_of[np.maximum(rel, 0)], -1)
+    rank_lang = np.zeros_like(rel)
+    rank_pool = np.zeros_like(rel)
+    top_k = min(top_k, len(candidates))
+    top = np.zeros((len(relevant), top_k), dtype=np.int64)
+    top_scores = np.zeros((len(relevant), top_k), dtype=np.float32)
+    for rows, scores in score_chunks(queries, candidates, chunk):
+        _rank_relevant(scores, rel[rows], rel_lang[rows], onehot, lang_of, rank_lang[rows], rank_pool[rows])
+        top[rows], top_scores[rows] = _top(scores, top_k)
+    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, top_scores, lang_of[top])
+
+
+def _check_inputs(queries: np.ndarray, candidates: np.ndarray, langs: list[str], relevant: list[list[int]]) -> None:
+    if len(queries) != len(relevant):
+        raise MalformedDataError(
+            f"{len(queries)} query embeddings for {len(relevant)} queries; encode exactly the queries of the data"
+        )
+    if len(candidates) != len(langs):
+        raise MalformedDataError(
+            f"{len(candidates)} candidate embeddings for {len(langs)} candidates; encode exactly the candidates of the data"
+        )
+    if queries.ndim != 2 or candidates.ndim != 2 or queries.shape[1] != candidates.shape[1]:
+        raise MalformedDataError(
+            f"embedding shapes {queries.shape} and {candidates.shape} do not match (both must be 2-D, same width)"
+        )
+    for label, array in (("query", queries), ("candidate", candidates)):
+        bad = int((~np.isfinite(array)).any(axis=1).sum())
+        if bad:
+            raise MalformedDataError(f"{bad} {label} embeddings hold NaN or infinite values; check the model's output")
+    empty = [q for q, ids in enumerate(relevant) if not ids]
+    if empty:
+        raise MalformedDataError(f"{len(empty)} queries (e.g. row {empty[0]}) have no relevant candidate")
+
+
+def _rank_relevant(
+    scores: torch.Tensor,
+    rel: np.ndarray,
+    rel_lang: np.ndarray,
+    onehot: torch.Tensor,
+    lang_of: np.ndarray,
+    rank_lang: np.ndarray,
+    rank_pool: np.ndarray,
+) -> None:
+    """Fill the rank of each relevant candidate of a chunk of queries (1-based, tie rule applied).
+
+    Per relevant slot: a mask of the candidates scoring higher, summed per language by
+    one matrix product with the language one-hot matrix (exact: counts < 2**24).
+    """
+    rel_scores = scores.gather(1, torch.from_numpy(np.maximum(rel, 0)))
+    rows = np.arange(len(rel))
+    for k in range(rel.shape[1]):
+        valid = rel[:, k] >= 0
+        if not valid.any():
+            continue
+        pivot = rel_scores[:, k : k + 1]
+        counts = ((scores > pivot).to(torch.float32) @ onehot).to(torch.int64).numpy()
+        rank_lang[:, k] = np.where(valid, counts[rows, np.maximum(rel_lang[:, k], 0)] + 1, 0)
+        rank_pool[:, k] = np.where(valid, counts.sum(1) + 1, 0)
+        tied = ((scores == pivot).sum(1) > 1).numpy() & valid
+        for row in np.nonzero(tied)[0]:  # rare: count the tied candidates that come earlier
+            row_scores = scores[row].numpy()
+            earlier = np.nonzero(row_scores[: rel[row, k]] == row_scores[rel[row, k]])[0]
+            rank_pool[row, k] += len(earlier)
+            rank_lang[row, k] += int((lang_of[earlier] == rel_lang[row, k]).sum())
+
+
+def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k best candidates (candidate-table indices) in rank order, tie rule applied.
+
+    Rows with tied scores inside the top k are re-sorted by (score, position); a row whose
+    k-th score is tied with candidates outside the top k is sorted in full (both rare).
+    """
+    values, positions = torch.topk(scores, k, dim=1)
+    cut = values[:, -1:]
+    spill = ((scores == cut).sum(1) > (values == cut).sum(1)).numpy()
+    values, indices = values.numpy(), positions.numpy()
+    for row in np.nonzero(spill)[0]:
+        full = scores[row].numpy()
+        ranked = np.lexsort((np.arange(len(full)), -full))[:k]
+        values[row], indices[row] = full[ranked], ranked
+    for row in np.nonzero((np.diff(values, axis=1) == 0).any(axis=1) & ~spill)[0]:
+        ranked = np.lexsort((indices[row], -values[row]))
+        values[row], indices[row] = values[row][ranked], indices[row][ranked]
+    return indices, values
+
+
+def metrics_from_ranks(ranks: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-query metrics from relevant ranks (queries x K, 0 = no relevant in this slot)."""
+    m = (ranks > 0).sum(1)
+    if (m == 0).any():
+        raise ValueError("every query needs at least one relevant rank")
+    r = np.where(ranks > 0, ranks, np.inf)
+    r.sort(axis=1)
+    valid = np.isfinite(r)
+    hits = np.arange(1, r.shape[1] + 1)[None, :]
+    ap = np.where(valid, hits / np.where(valid, r, 1), 0).sum(1) / m
+    first = r[:, 0]
+    gains = np.where(valid & (r <= 10), 1 / np.log2(np.where(valid, r, 1) + 1), 0).sum(1)
+    ideal = np.array([sum(1 / math.log2(i + 2) for i in range(min(n, 10))) for n in m])
+    last = np.where(valid, r, -np.inf).max(1)
+    return {
+        "ap": ap,
+        "recall@1": (valid & (r <= 1)).sum(1) / m,
+        "recall@10": (valid & (r <= 10)).sum(1) / m,
+        "recall@100": (valid & (r <= 100)).sum(1) / m,
+        "rr@10": np.where(first <= 10, 1 / first, 0.0),
+        "ndcg@10": gains / ideal,
+        "rank_distance": last - first,
+    }
+
+
+@dataclass
+class Evaluation:
+    """The scores of one model on one data set: a tidy table and per-query values.
+
+    `table`: one row per (run, dataset, setting, query_lang, cand_lang, metric) with
+    `value` and `n_queries`; settings: "pair" (X->Y), "mono"/"cross" (macro over pairs,
+    overall when query_lang is "all", else per query language), "pool" (multilingual),
+    "top10_share" (share of each candidate language among the pool's top 10), "bitext".
+    `per_query`: one row per (query, cand_lang or "pool") with every per-query metric.
+    """
+
+    run: str
+    dataset: str
+    table: pd.DataFrame
+    per_query: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+    trec: Any = None  # hbnb.trec.PoolRun of the multilingual pool, written as run.trec / qrels.trec
+
+    def summary(self) -> dict[str, float]:
+        """The paper's headline figures: mono/cross/multilingual mAP and mean rank distance."""
+        t = self.table
+        out = {}
+        for setting, metric, name in (
+            ("mono", "map", "mono_map"),
+            ("cross", "map", "cross_map"),
+            ("pool", "map", "multilingual_map"),
+            ("pool", "rank_distance", "rank_distance"),
+        ):
+            rows = t[(t.setting == setting) & (t.query_lang == "all") & (t.metric == metric)]
+            if len(rows):
+                out[name] = float(rows.value.iloc[0])
+        return out
+
+    def save(self, folder: Path | str) -> Path:
+        """Write metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec and meta.json."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / "metrics.parquet", lambda p: self.table.to_parquet(p, index=False))
+        write_atomic(folder / "metrics.csv", lambda p: self.table.to_csv(p, index=False))
+        write_atomic(folder / "per_query.parquet", lambda p: self.per_query.to_parquet(p, index=False))
+        if self.trec is not None:
+            write_atomic(folder / "run.trec", self.trec.write_run)
+            write_atomic(folder / "qrels.trec", self.trec.write_qrels)
+        write_atomic(folder / "meta.json", lambda p: Path(p).write_text(json.dumps(self.meta, indent=2), encoding="utf-8"))
+        return folder
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def per_query_frame(
+    ranking: Ranking, query_ids: list[str], item_ids: list[str], query_langs: list[str], pairs: str, pool: bool
+) -> pd.DataFrame:
+    """One row per (query, candidate language) and, with `pool`, per (query, "pool"): every metric.
+
+    `pairs`: "all" language pairs, "same" (X->X only) or "cross" (X->Y, Y != X only).
+    """
+    frames = []
+    base = pd.DataFrame({"query_id": query_ids, "item_id": item_ids, "query_lang": query_langs})
+    for y, lang in enumerate(ranking.languages):
+        mask = ranking.rel_lang == y
+        rows = np.nonzero(mask.any(axis=1))[0]
+        keep = base.query_lang.to_numpy()[rows]
+        rows = rows[(keep == lang) if pairs == "same" else (keep != lang) if pairs == "cross" else slice(None)]
+        if len(rows) == 0:
+            continue
+        values = metrics_from_ranks(np.where(mask, ranking.rank_lang, 0)[rows])
+        values.pop("rank_distance")
+        frames.append(base.iloc[rows].assign(cand_lang=lang, **values))
+    if pool:
+        frames.append(base.assign(cand_lang="pool", **metrics_from_ranks(ranking.rank_pool)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, dataset: str, *, n_resamples: int = 2000) -> pd.DataFrame:
+    """The tidy table: pairs, mono/cross macro-averages, pool, top-10 language shares (see Evaluation)."""
+    from hbnb.significance import macro_ci
+
+    rows: list[dict[str, Any]] = []
+
+    def add(setting: str, query_lang: str, cand_lang: str, metric: str, value: float, n: int, ci=None) -> None:
+        rows.append(
+            {"run": run, "dataset": dataset, "setting": setting, "query_lang": query_lang, "cand_lang": cand_lang,
+             "metric": metric, "value": float(value), "n_queries": int(n),
+             "ci_low": ci.low if ci else np.nan, "ci_high": ci.high if ci else np.nan}
+        )
+
+    pairs = per_query[per_query.cand_lang != "pool"]
+    means = pairs.groupby(["query_lang", "cand_lang"], sort=False)
+    pair_table = means[[_PER_QUERY[m] for m in PAIR_METRICS]].mean()
+    counts = means.size()
+    for (x, y), values in pair_table.iterrows():
+        for metric in PAIR_METRICS:
+            add("pair", x, y, metric, values[_PER_QUERY[metric]], counts[(x, y)])
+    for setting, same in (("mono", True), ("cross", False)):
+        chosen = pairs[(pairs.query_lang == pairs.cand_lang) == same]
+        if chosen.empty:
+            continue
+        keyed = chosen.assign(stratum=chosen.query_lang + "->" + chosen.cand_lang)
+        pair_means = keyed.groupby("stratum")[[_PER_QUERY[m] for m in PAIR_METRICS]].mean()
+        first_lang = keyed.groupby("stratum").query_lang.first()
+        other = "same" if same else "others"
+        for metric in PAIR_METRICS:
+            column = _PER_QUERY[metric]
+            ci = macro_ci(keyed.rename(columns={column: "value"})[["item_id", "stratum", "value"]], n_resamples=n_resamples)
+            add(setting, "all", other, metric, pair_means[column].mean(), len(keyed), ci)
+            for x, values in pair_means[column].groupby(first_lang):
+                add(setting, x, other, metric, values.mean(), int((keyed.query_lang == x).sum()))
+    pool = per_query[per_query.cand_lang == "pool"]
+    if not pool.empty:
+        by_lang = pool.groupby("query_lang", sort=False)
+        for metric in POOL_METRICS:
+            column = _PER_QUERY[metric]
+            for x, values in by_lang[column]:
+                add("pool", x, "pool", metric, values.mean(), len(values))
+            keyed = pool.assign(stratum=pool.query_lang).rename(columns={column: "value"})
+            ci = macro_ci(keyed[["item_id", "stratum", "value"]], n_resamples=n_resamples)
+            add("pool", "all", "pool", metric, by_lang[column].mean().mean(), len(pool), ci)
+        if ranking is not None:
+            for x, share in top_language_share(ranking, list(pool.query_lang), 10).items():
+                for y, value in share.items():
+                    add("top10_share", x, y, "share", value, int((pool.query_lang == x).sum()))
+    return pd.DataFrame(rows)
+
+
+def top_language_share(ranking: Ranking, query_langs: list[str], k: int = 10) -> dict[str, dict[str, float]]:
+    """Per query language, the mean share of each candidate language among the top k (a view of bias)."""
+    langs = np.array(query_langs)
+    lang_index = {lang: i for i, lang in enumerate(ranking.languages)}
+    out: dict[str, dict[str, float]] = {}
+    top_lang = ranking.cand_lang_of_top[:, :k]
+    for x in dict.fromkeys(query_langs):
+        rows = top_lang[langs == x]
+        counts = np.stack([(rows == lang_index[y]).sum(1) for y in ranking.languages], 1) / rows.shape[1]
+        out[x] = dict(zip(ranking.languages, counts.mean(0).tolist()))
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+DATASETS = ("xquad-r", "mlqa-r", "xquad-r-paragraphs", "mlqa-r-paragraphs", "mkqa", "tatoeba", "wmt22")
+
+
+def evaluate(
+    model: Any,
+    data: Any,
+    *,
+    run: str = "model",
+    candidates: str = "paragraph",
+    langs: list[str] | None = None,
+    cache: bool = True,
+    run_depth: int = 1000,
+    n_resamples: int = 2000,
+    batch_size: int = 64,
+) -> Evaluation:
+    """Score a `SentenceTransformer` on a data set: a name in `DATASETS` or a `RetrievalSet`.
+
+    - xquad-r, mlqa-r (or a RetrievalSet): all language pairs, monolingual and
+      cross-lingual macro-averages, the multilingual pool with rank distance and top-10
+      language shares; `candidates` is "paragraph" (LAReQA: the sentence with its
+      paragraph) or "sentence" (much cheaper on CPU).
+    - xquad-r-paragraphs, mlqa-r-paragraphs: per-language paragraph pools (MIRACL-style),
+      read for ndcg@10 and recall@100.
+    - mkqa: question->question retrieval across languages (the parallel questions are relevant).
+    - tatoeba, wmt22: bitext retrieval, accuracy@1 in both directions per pair.
+    """
+    import time
+
+    from hbnb.encoding import model_fingerprint
+
+    start = time.perf_counter()
+    fingerprint = model_fingerprint(model)
+    name = data if isinstance(data, str) else data.name
+    if isinstance(data, str) and data in ("tatoeba", "wmt22"):
+        evaluation = _evaluate_bitext(model, data, langs, run, fingerprint, cache, batch_size)
+    else:
+        rs, pairs, pool, role = _retrieval_task(data, langs)
+        evaluation = _evaluate_retrieval(
+            model, rs, run=run, candidates=candidates, pairs=pairs, pool=pool, role=role, cache=cache,
+            run_depth=run_depth, n_resamples=n_resamples, fingerprint=fingerprint, batch_size=batch_size,
+        )
+    evaluation.meta.update(
+        {"run": run, "dataset": name, "model_fingerprint": fingerprint, "tie_rule": TIE_RULE,
+         "wall_time_s": round(time.perf_counter() - start, 3)}
+    )
+    return evaluation
+
+
+def _retrieval_task(data: Any, langs: list[str] | None):
+    """(retrieval set, which pairs, whether to score the pool, the candidates' encoding role)."""
+    from hbnb.data.retrieval import RetrievalSet, load_retrieval
+
+    if isinstance(data, RetrievalSet):
+        return data, "all", True, "passage"
+    if data in ("xquad-r", "mlqa-r"):
+        return load_retrieval(data, langs), "all", True, "passage"
+    if data in ("xquad-r-paragraphs", "mlqa-r-paragraphs"):
+        return load_retrieval(data.removesuffix("-paragraphs"), langs, level="paragraph"), "same", False, "passage"
+    if data == "mkqa":
+        return _mkqa_retrieval(langs), "cross", False, "query"
+    from hbnb.errors import UnknownNameError
+
+    raise UnknownNameError(f"unknown evaluation data {data!r}; use one of {', '.join(DATASETS)} or a RetrievalSet")
+
+
+def _mkqa_retrieval(langs: list[str] | None):
+    """MKQA as a retrieval set: each question's relevant candidates are its translations."""
+    from datasets import Dataset
+
+    from hbnb.data.mkqa import load_mkqa
+    from hbnb.data.retrieval import RetrievalSet
+
+    table = load_mkqa(langs)
+    ids = [f"{lang}_{item}" for lang, item in zip(table["lang"], table["item_id"])]
+    by_item: dict[str, list[str]] = {}
+    for cid, item in zip(ids, table["item_id"]):
+        by_item.setdefault(item, []).append(cid)
+    queries = Dataset.from_dict({"id": ids, "item_id": list(table["item_id"]), "lang": list(table["lang"]), "text": list(table["question"])})
+    n = len(ids)
+    candidates = Dataset.from_dict(
+        {"id": ids, "lang": list(table["lang"]), "sentence": list(table["question"]), "paragraph": [""] * n,
+         "paragraph_id": [""] * n, "title": [""] * n}
+    )
+    relevant = [[c for c in by_item[item] if c != qid] for qid, item in zip(ids, table["item_id"])]
+    relevance = Dataset.from_dict({"query_id": ids, "candidate_ids": relevant})
+    return RetrievalSet("mkqa", queries, candidates, relevance)
+
+
+def _evaluate_retrieval(
+    model: Any,
+    rs: Any,
+    *,
+    run: str,
+    candidates: str,
+    pairs: str,
+    pool: bool,
+    role: str,
+    cache: bool,
+    run_depth: int,
+    n_resamples: int,
+    fingerprint: str,
+    batch_size: int,
+) -> Evaluation:
+    import time
+
+    from hbnb.encoding import encode
+
+    t0 = time.perf_counter()
+    query_texts = column(rs.queries, "text")
+    cand_texts = column(rs.candidates, "sentence") if role == "query" else rs.candidate_texts(candidates)
+    q = encode(model, query_texts, "query", cache=cache, fingerprint=fingerprint, batch_size=batch_size)
+    c = encode(model, cand_texts, role, cache=cache, fingerprint=fingerprint, batch_size=batch_size)
+    t1 = time.perf_counter()
+    cand_ids = column(rs.candidates, "id")
+    index = {cid: i for i, cid in enumerate(cand_ids)}
+    rel_of = dict(zip(column(rs.relevance, "query_id"), column(rs.relevance, "candidate_ids")))
+    query_ids = column(rs.queries, "id")
+    relevant = [[index[cid] for cid in rel_of[qid]] for qid in query_ids]
+    ranking = rank(q, c, column(rs.candidates, "lang"), relevant, top_k=max(10, run_depth if pool else 10))
+    per_query = per_query_frame(
+        ranking, query_ids, column(rs.queries, "item_id"), column(rs.queries, "lang"), pairs, pool
+    )
+    table = aggregate(per_query, ranking if pool else None, run, rs.name, n_resamples=n_resamples)
+    per_query.insert(0, "dataset", rs.name)
+    per_query.insert(0, "run", run)
+    trec = None
+    if pool:
+        from hbnb.trec import PoolRun
+
+        depth = min(run_depth, ranking.top.shape[1])
+        trec = PoolRun(query_ids, ranking.top[:, :depth], ranking.top_scores[:, :depth], cand_ids, [rel_of[q] for q in query_ids], run)
+    meta = {
+        "candidates": "paragraph level" if rs.level == "paragraph" else candidates,
+        "candidate_role": role,
+        "n_queries": len(query_ids),
+        "pool_size": len(cand_ids),
+        "encode_s": round(t1 - t0, 3),
+        "score_s": round(time.perf_counter() - t1, 3),
+    }
+    return Evaluation(run, rs.name, table, per_query, meta, trec)
+
+
+def _evaluate_bitext(
+    model: Any, name: str, langs: list[str] | None, run: str, fingerprint: str, cache: bool, batch_size: int
+) -> Evaluation:
+    """Accuracy@1 both ways per pair: is the aligned line the nearest of all the pair's lines?"""
+    from hbnb.data.bitext import load_tatoeba, load_wmt22
+    from hbnb.encoding import encode
+
+    table = load_tatoeba(langs) if name == "tatoeba" else load_wmt22(langs)
+    src = encode(model, column(table, "src"), "query", cache=cache, fingerprint=fingerprint, batch_size=batch_size)
+    tgt = encode(model, column(table, "tgt"), "query", cache=cache, fingerprint=fingerprint, batch_size=batch_size)
+    pair_of = np.array(column(table, "pair"))
+    lines = np.array(column(table, "line"))
+    rows, per_query = [], []
+    for pair in dict.fromkeys(pair_of):
+        sel = np.nonzero(pair_of == pair)[0]
+        scores = src[sel] @ tgt[sel].T
+        s_lang, t_lang = pair.split("-")
+        for q_lang, c_lang, matrix in ((s_lang, t_lang, scores), (t_lang, s_lang, scores.T)):
+            correct = (matrix.argmax(axis=1) == np.arange(len(sel))).astype(float)  # argmax: first max wins
+            rows.append({"run": run, "dataset": name, "setting": "bitext", "query_lang": q_lang, "cand_lang": c_lang,
+                         "metric": "accuracy@1", "value": float(correct.mean()), "n_queries": len(sel),
+                         "ci_low": np.nan, "ci_high": np.nan})
+            per_query.append(pd.DataFrame({
+                "run": run, "dataset": name, "query_id": [f"{pair}:{q_lang}:{i}" for i in lines[sel]],
+                "item_id": [f"{pair}:{i}" for i in lines[sel]], "query_lang": q_lang, "cand_lang": c_lang,
+                "accuracy@1": correct,
+            }))
+    return Evaluation(run, name, pd.DataFrame(rows), pd.concat(per_query, ignore_index=True), {"pairs": len(rows) // 2})
