@@ -28,7 +28,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow || [ $$? -eq 5 ]  # exit 5: no slow tests collected
 
 demo: setup
-	$(PY) -m hbnb demo
+	$(PY) -m hbnb run params/demo.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -78,10 +78,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from hbnb.demo import run_smoke
+def _run(args: argparse.Namespace) -> int:
+    from hbnb.pipeline import main_run
 
-    return run_smoke()
+    return main_run(args.params, args.reports)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")
     ev.set_defaults(func=_evaluate)
 
-    demo = commands.add_parser("demo", help="the end-to-end job on the embedded defaults")
-    demo.set_defaults(func=_demo)
+    run = commands.add_parser("run", help="execute an experiment's stage notebooks into reports/<experiment>/")
+    run.add_argument("params", help="an experiment file, e.g. params/demo.yaml")
+    run.add_argument("--reports", default="reports", help="the reports folder (default: reports)")
+    run.set_defaults(func=_run)
     return parser
 
 

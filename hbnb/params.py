@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.languages import canonical
@@ -87,6 +87,79 @@ class BatchingParams(Params):
         return {_canon(k): float(w) for k, w in v.items()}
 
 
+class AlignedData(Params):
+    """Training data as one data set per language whose rows are translations of each other
+    (row i of every language is item i), as translated corpora such as mMARCO are shipped."""
+
+    sources: dict[str, str] = Field(description="language -> a hub name (optionally 'name:config') or a local path")
+    split: str = "train"
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {"query": "question", "positive": "passage"},
+        description="their column -> question, passage or negative",
+    )
+    limit: int | None = Field(None, ge=1, description="use the first N rows of each language")
+
+    @field_validator("sources")
+    @classmethod
+    def _languages(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) < 1:
+            raise ValueError("give at least one language")
+        return {_canon(k): src for k, src in v.items()}
+
+    @field_validator("columns")
+    @classmethod
+    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
+        targets = set(v.values())
+        if not {"question", "passage"} <= targets or not targets <= {"question", "passage", "negative"}:
+            raise ValueError("map their columns onto question and passage (and optionally negative)")
+        return v
+
+
+class ValidationParams(Params):
+    """A held-out slice of items whose loss picks the checkpoint (the paper: English validation loss)."""
+
+    items: float = Field(0.1, gt=0, description="held-out items: a fraction (<1) or a count (>=1)")
+    languages: list[str] = Field(default_factory=lambda: ["en"], description="validation pairs are X-X in these")
+    every: int = Field(50, ge=1, description="compute the validation loss every N steps")
+    keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
+
+
+class TrainingParams(Params):
+    """The optimisation side of a run (an experiment file's `training:` block)."""
+
+    max_steps: int = Field(100, ge=1)
+    learning_rate: float = Field(3e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scale: float = Field(20.0, gt=0, description="MNRL scale, 1/temperature")
+    max_seq_length: int | None = Field(None, ge=8)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
+    freeze_word_embeddings: bool = False
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    validation: ValidationParams | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> TrainingParams:
+        if self.validation is not None and self.validation.keep_best and self.save_steps % self.validation.every:
+            raise ValueError(
+                f"save_steps ({self.save_steps}) must be a multiple of validation.every "
+                f"({self.validation.every}) to keep the best checkpoint"
+            )
+        return self
+
+
+class TrainParams(TrainingParams):
+    """Everything one training run needs; `hbnb train` reads it from YAML (one flat mapping)."""
+
+    model: str = "use-m"
+    data: str | AlignedData = Field("xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data")
+    output_dir: Path
+    batching: BatchingParams = Field(default_factory=BatchingParams)
+
+
 P = TypeVar("P", bound=Params)
 
 
@@ -110,7 +183,7 @@ def format_errors(exc: ValidationError, source: str) -> str:
             allowed = err.get("ctx", {}).get("expected", "")
             lines.append(f"  {key}: {given!r} is not allowed; allowed: {allowed}")
         else:
-            lines.append(f"  {key}: {given!r}: {err['msg']}")
+            lines.append(f"  {key}: {given!r}: {err['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
@@ -126,3 +199,79 @@ def load_yaml(model: type[P], path: Path | str) -> P:
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
     return validate(model, data, str(path))
+
+
+# ----------------------------------------------------------------------------- experiments
+
+EVAL_SETS = ("xquad-r", "mlqa-r", "xquad-r-paragraphs", "mlqa-r-paragraphs", "mkqa", "tatoeba", "wmt22")
+# keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
+SWEEPABLE = ("model", "seed", "data", "data.train", "data.evaluate") + tuple(
+    f"batching.{k}" for k in BatchingParams.model_fields
+) + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
+
+
+class DataParams(Params):
+    """What an experiment trains on and evaluates on."""
+
+    train: str | AlignedData = Field("xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data")
+    evaluate: list[str] = Field(default_factory=lambda: ["mlqa-r"], description=f"any of {', '.join(EVAL_SETS)}")
+    langs: dict[str, list[str]] = Field(default_factory=dict, description="per evaluation set: restrict to languages")
+    candidates: Literal["paragraph", "sentence"] = Field("paragraph", description="LAReQA candidate encoding")
+
+    @field_validator("evaluate")
+    @classmethod
+    def _known_sets(cls, v: list[str]) -> list[str]:
+        unknown = [x for x in v if x not in EVAL_SETS]
+        if unknown or not v:
+            raise ValueError(f"{unknown or 'an empty list'}: allowed evaluation sets are {', '.join(EVAL_SETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _langs_name_evaluated_sets(self) -> DataParams:
+        stray = [k for k in self.langs if k not in self.evaluate]
+        if stray:
+            raise ValueError(f"langs names {', '.join(stray)}, which is not in evaluate ({', '.join(self.evaluate)})")
+        return self
+
+
+class ReportParams(Params):
+    """How results are compared and stored."""
+
+    n_resamples: int = Field(2000, ge=100, description="bootstrap / randomization resamples")
+    run_depth: int = Field(100, ge=1, description="candidates per query in each pool run.trec")
+
+
+class ExperimentParams(Params):
+    """One experiment file under params/: runs = the grid of the `sweep:` block over the base values."""
+
+    experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the folder name under reports/")
+    description: str = ""
+    model: str = "use-m"
+    baseline: bool = Field(True, description="also evaluate each untuned model")
+    seed: int = 0
+    data: DataParams = Field(default_factory=DataParams)
+    training: TrainingParams = Field(default_factory=TrainingParams)
+    batching: BatchingParams = Field(default_factory=BatchingParams)
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="parameter path -> list of values (a grid); `variant:` lists mappings of paths set together",
+    )
+    report: ReportParams = Field(default_factory=ReportParams)
+    keep_checkpoints: bool = Field(False, description="keep training checkpoints after a run finishes")
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweepable(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"sweep.{key} must be a non-empty list of values")
+            if key == "variant":
+                for variant in values:
+                    if not isinstance(variant, dict) or not set(variant) - {"name"}:
+                        raise ValueError("each sweep.variant is a mapping of parameter paths to values (and a name)")
+                    bad = [k for k in variant if k != "name" and k not in SWEEPABLE]
+                    if bad:
+                        raise ValueError(f"sweep.variant sets {', '.join(bad)}; sweepable: {', '.join(SWEEPABLE)}")
+            elif key not in SWEEPABLE:
+                raise ValueError(f"cannot sweep {key!r}; sweepable: variant, {', '.join(SWEEPABLE)}")
+        return v

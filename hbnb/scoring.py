@@ -33,6 +33,7 @@ import torch
 from hbnb.data.tables import column
 from hbnb.errors import MalformedDataError
 from hbnb.files import write_atomic
+from hbnb.params import EVAL_SETS
 
 TIE_RULE = "equal scores are ranked by candidate position in the candidate table, earlier first"
 PAIR_METRICS = ("map", "recall@1", "recall@10", "mrr@10", "ndcg@10", "recall@100")
@@ -352,7 +353,7 @@ def top_language_share(ranking: Ranking, query_langs: list[str], k: int = 10) ->
 
 # ----------------------------------------------------------------------------- evaluate
 
-DATASETS = ("xquad-r", "mlqa-r", "xquad-r-paragraphs", "mlqa-r-paragraphs", "mkqa", "tatoeba", "wmt22")
+DATASETS = EVAL_SETS
 
 
 def evaluate(
@@ -398,6 +399,41 @@ def evaluate(
          "wall_time_s": round(time.perf_counter() - start, 3)}
     )
     return evaluation
+
+
+def evaluate_to(
+    folder: Path | str,
+    model_spec: str,
+    run: str,
+    datasets: list[str],
+    *,
+    langs: dict[str, list[str]] | None = None,
+    candidates: str = "paragraph",
+    n_resamples: int = 2000,
+    run_depth: int = 1000,
+    baseline: bool = False,
+    label: str | None = None,
+) -> dict[str, Evaluation]:
+    """Load a model once, evaluate it on each data set into `folder/<data set>/`, and record the run.
+
+    `folder/info.json` names the run, its model (`label`, e.g. the base model a run
+    fine-tuned, else the spec) and whether it is an untuned baseline.
+    """
+    from hbnb import models
+
+    folder = Path(folder)
+    model = models.load(model_spec)
+    results = {}
+    for name in datasets:
+        result = evaluate(model, name, run=run, candidates=candidates, langs=(langs or {}).get(name),
+                          n_resamples=n_resamples, run_depth=run_depth)
+        result.meta["model"] = model_spec
+        result.save(folder / name)
+        results[name] = result
+    info = {"run": run, "model": label or model_spec, "model_path": model_spec, "baseline": baseline,
+            "datasets": datasets, "candidates": candidates}
+    write_atomic(folder / "info.json", lambda p: Path(p).write_text(json.dumps(info, indent=2), encoding="utf-8"))
+    return results
 
 
 def _retrieval_task(data: Any, langs: list[str] | None):

@@ -23,63 +23,24 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import yaml
 from datasets import Dataset
-from pydantic import Field, model_validator
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from hbnb.batching import PairIndex, RecordingCollator, SamplerFactory, realised_mix
 from hbnb.files import atomic_dir, write_atomic, write_text
+from hbnb.data.catalog import training_table
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
 from hbnb.languages import canonical
-from hbnb.params import BatchingParams, Params, load_yaml
+from hbnb.params import TrainParams, load_yaml
 
 MODEL_DIR = "model"
 TRAINER_STATE = "trainer_state.json"
-
-
-class ValidationParams(Params):
-    """A held-out slice of items whose loss picks the checkpoint (the paper: English validation loss)."""
-
-    items: float = Field(0.1, gt=0, description="held-out items: a fraction (<1) or a count (>=1)")
-    languages: list[str] = Field(default_factory=lambda: ["en"], description="validation pairs are X-X in these")
-    every: int = Field(50, ge=1, description="compute the validation loss every N steps")
-    keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
-
-
-class TrainParams(Params):
-    """Everything one training run needs; `hbnb train` reads it from YAML."""
-
-    model: str = "use-m"
-    data: str = Field("xquad", description="xquad, mlqa, or a path to your parallel QA data (see from_dataset)")
-    output_dir: Path
-    batching: BatchingParams = Field(default_factory=BatchingParams)
-    max_steps: int = Field(100, ge=1)
-    learning_rate: float = Field(3e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    scale: float = Field(20.0, gt=0, description="MNRL scale, 1/temperature")
-    max_seq_length: int | None = Field(None, ge=8)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
-    freeze_word_embeddings: bool = False
-    save_steps: int = Field(50, ge=1)
-    save_total_limit: int = Field(2, ge=1)
-    validation: ValidationParams | None = None
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _steps_fit(self) -> TrainParams:
-        if self.validation is not None and self.validation.keep_best and self.save_steps % self.validation.every:
-            raise ValueError(
-                f"save_steps ({self.save_steps}) must be a multiple of validation.every "
-                f"({self.validation.every}) to keep the best checkpoint"
-            )
-        return self
 
 
 def load_params(path: Path | str) -> TrainParams:
@@ -90,7 +51,8 @@ def load_params(path: Path | str) -> TrainParams:
 def train(params: TrainParams) -> Path:
     """Train (or resume, or find finished) the run of `params`; returns the final model folder."""
     out = Path(params.output_dir)
-    table, source = _training_table(params.data)
+    table = training_table(params.data)
+    source = params.data if isinstance(params.data, str) else "the aligned training data"
     held_out = _held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
     _claim_output_dir(out, params)
@@ -119,15 +81,6 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
     if _rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text(existing, resolved)
-
-
-def _training_table(data: str) -> tuple[Dataset, str]:
-    from hbnb.data import from_dataset, load_parallel_qa
-    from hbnb.data.parallel_qa import QA_SETS
-
-    if data in QA_SETS:
-        return load_parallel_qa(data), data
-    return from_dataset(data), data
 
 
 def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
@@ -244,6 +197,8 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
         data_collator=collator,
         callbacks=[log],
     )
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(_Progress(params.max_steps))
     resume = last_complete_checkpoint(out)
     log.truncate(_checkpoint_step(resume) if resume else 0)
     start = time.perf_counter()
@@ -383,3 +338,20 @@ class _BatchLog(TrainerCallback):
         with open(self.path, "a", encoding="utf-8") as fh:
             for micro, record in enumerate(taken):
                 fh.write(json.dumps({"step": state.global_step, "rank": _rank(), "micro": micro, **record}) + "\n")
+
+
+class _Progress(TrainerCallback):
+    """One line about every twentieth of the run (the per-step losses go to loss.csv)."""
+
+    def __init__(self, max_steps: int) -> None:
+        self.every = max(1, max_steps // 20)
+        self.start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 - trainer hook
+        if not state.is_world_process_zero or not logs:
+            return
+        if "eval_loss" in logs:
+            print(f"step {state.global_step}/{state.max_steps}: validation loss {logs['eval_loss']:.4f}", flush=True)
+        elif "loss" in logs and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
+            elapsed = time.perf_counter() - self.start
+            print(f"step {state.global_step}/{state.max_steps}: loss {logs['loss']:.4f} ({elapsed:.0f} s)", flush=True)

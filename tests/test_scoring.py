@@ -256,3 +256,33 @@ def test_bitext_and_mkqa(use_m) -> None:
     pairs = mk.table[(mk.table.setting == "pair") & (mk.table.metric == "map")]
     assert len(pairs) == 6 and (pairs.query_lang != pairs.cand_lang).all()
     assert set(pairs.n_queries) == {1758} and (pairs.value > 0.5).all()
+
+
+def test_cli_evaluate_writes_every_output(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "hbnb", "evaluate", "--model", "use-m", "--data", "mlqa-r", "--langs", "en", "de",
+         "--candidates", "sentence", "--out", str(out), "--run-depth", "20"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "mono_map:" in result.stdout and "multilingual_map:" in result.stdout
+    table = pd.read_parquet(out / "metrics.parquet")
+    csv_table = pd.read_csv(out / "metrics.csv")
+    assert len(csv_table) == len(table) and np.allclose(csv_table["value"], table["value"])
+    assert {"run", "dataset", "setting", "query_lang", "cand_lang", "metric", "value", "n_queries"} <= set(table.columns)
+    per_query = pd.read_parquet(out / "per_query.parquet")
+    assert len(per_query[per_query.cand_lang == "pool"]) == 1148 + 512
+    run_lines = (out / "run.trec").read_text().splitlines()
+    assert len(run_lines) == (1148 + 512) * 20
+    qid, q0, doc, r, score, tag = run_lines[0].split()
+    assert q0 == "Q0" and r == "1" and tag == "use-m" and float(score) > 0
+    assert len((out / "qrels.trec").read_text().splitlines()) == sum(len(x) for x in load_retrieval("mlqa-r", ["en", "de"]).relevance["candidate_ids"])
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["candidates"] == "sentence" and "tie_rule" in meta
+    bad = subprocess.run([sys.executable, "-m", "hbnb", "evaluate", "--model", "no/such-model", "--data", "mlqa-r", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert bad.returncode == 2 and "no/such-model" in bad.stderr and "Traceback" not in bad.stderr

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 from datasets import Dataset
 
 from hbnb.errors import UnknownNameError
@@ -15,10 +16,10 @@ def _per_language(table: Dataset, column: str = "lang") -> dict[str, int]:
     return dict(sorted(Counter(table[column]).items()))
 
 
-def _parallel_qa(name: str) -> dict[str, Any]:
+def _parallel_qa(name: str, langs: list[str] | None) -> dict[str, Any]:
     from hbnb.data.parallel_qa import load_parallel_qa
 
-    table = load_parallel_qa(name)
+    table = load_parallel_qa(name, langs)
     spread = Counter(Counter(table["item_id"]).values())
     return {
         "name": name,
@@ -31,16 +32,19 @@ def _parallel_qa(name: str) -> dict[str, Any]:
     }
 
 
-def _retrieval(name: str) -> dict[str, Any]:
+def _retrieval(name: str, langs: list[str] | None) -> dict[str, Any]:
     from hbnb.data.retrieval import load_retrieval
 
-    return {"kind": "retrieval (LAReQA)", **load_retrieval(name).stats()}
+    if name.endswith("-paragraphs"):
+        rs = load_retrieval(name.removesuffix("-paragraphs"), langs, level="paragraph")
+        return {"kind": "retrieval, paragraph pools", **rs.stats()}
+    return {"kind": "retrieval (LAReQA)", **load_retrieval(name, langs).stats()}
 
 
-def _mkqa(_: str) -> dict[str, Any]:
+def _mkqa(_: str, langs: list[str] | None) -> dict[str, Any]:
     from hbnb.data.mkqa import load_mkqa
 
-    table = load_mkqa()
+    table = load_mkqa(langs)
     return {
         "name": "mkqa",
         "kind": "parallel questions (MIA 2022 dev subset)",
@@ -51,10 +55,10 @@ def _mkqa(_: str) -> dict[str, Any]:
     }
 
 
-def _tatoeba(_: str) -> dict[str, Any]:
+def _tatoeba(_: str, langs: list[str] | None) -> dict[str, Any]:
     from hbnb.data.bitext import load_tatoeba
 
-    table = load_tatoeba()
+    table = load_tatoeba(langs)
     return {
         "name": "tatoeba",
         "kind": "bitext, xxx-eng",
@@ -64,10 +68,10 @@ def _tatoeba(_: str) -> dict[str, Any]:
     }
 
 
-def _wmt22(_: str) -> dict[str, Any]:
+def _wmt22(_: str, pairs: list[str] | None) -> dict[str, Any]:
     from hbnb.data.bitext import load_wmt22, load_wmt22_multiway
 
-    table = load_wmt22()
+    table = load_wmt22(pairs)
     multiway = load_wmt22_multiway()
     return {
         "name": "wmt22",
@@ -78,19 +82,38 @@ def _wmt22(_: str) -> dict[str, Any]:
     }
 
 
-STATS: dict[str, Callable[[str], dict[str, Any]]] = {
+STATS: dict[str, Callable[[str, list[str] | None], dict[str, Any]]] = {
     "xquad": _parallel_qa,
     "mlqa": _parallel_qa,
     "xquad-r": _retrieval,
     "mlqa-r": _retrieval,
+    "xquad-r-paragraphs": _retrieval,
+    "mlqa-r-paragraphs": _retrieval,
     "mkqa": _mkqa,
     "tatoeba": _tatoeba,
     "wmt22": _wmt22,
 }
 
 
-def stats(name: str) -> dict[str, Any]:
-    """Counts of one named data set, as `hbnb data stats NAME --json` prints them."""
+def training_table(data: Any) -> Dataset:
+    """The parallel QA table a training run reads: a built-in name, a user's data
+    (`from_dataset`), or aligned per-language data (an `AlignedData` block)."""
+    from hbnb.data.parallel_qa import QA_SETS, from_aligned, from_dataset, load_parallel_qa
+
+    if not isinstance(data, str):
+        return from_aligned(dict(data.sources), split=data.split, columns=dict(data.columns), limit=data.limit)
+    return load_parallel_qa(data) if data in QA_SETS else from_dataset(data)
+
+
+def examples(table: Dataset, per_language: int = 1) -> pd.DataFrame:
+    """The first item(s) of each language: question and positive, to eyeball the data."""
+    frame = table.select_columns(["item_id", "lang", "question", "sentence"]).to_pandas()
+    return frame.groupby("lang", sort=False).head(per_language).reset_index(drop=True)
+
+
+def stats(name: str, langs: list[str] | None = None) -> dict[str, Any]:
+    """Counts of one named data set (optionally some of its languages; WMT22: directions),
+    as `hbnb data stats NAME --json` prints them."""
     if name not in STATS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(STATS)}")
-    return STATS[name](name)
+    return STATS[name](name, langs)

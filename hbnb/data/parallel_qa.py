@@ -181,3 +181,39 @@ def _check_unique(table: Dataset, what: str) -> None:
             f"{what}: item {item!r} appears {counts[dupes[0]]} times in language {lang!r} "
             f"({len(dupes)} such duplicates); expected one row per (id, language)"
         )
+
+
+def from_aligned(
+    sources: dict[str, str], *, split: str = "train", columns: dict[str, str] | None = None, limit: int | None = None
+) -> Dataset:
+    """Parallel QA from one data set per language whose rows are translations (row i = item i).
+
+    Each source is a local folder/file or a hub name, optionally "name:config". `columns`
+    maps their column names onto question, passage (and optionally negative).
+    """
+    columns = columns or {"query": "question", "positive": "passage"}
+    parts = []
+    for lang, source in sources.items():
+        name, _, config = source.partition(":") if not Path(source).exists() else (source, "", "")
+        table = _open_user(name, split) if not config else _open_hub(name, config, split)
+        if limit is not None:
+            table = table.select(range(min(limit, table.num_rows)))
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise MalformedDataError(
+                f"{source} ({lang}) lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}"
+            )
+        frame = table.select_columns(list(columns)).rename_columns(columns)
+        rows = {"id": [str(i) for i in range(frame.num_rows)], "lang": [lang] * frame.num_rows, **frame.to_dict()}
+        parts.append(Dataset.from_dict(rows))
+    return from_dataset(datasets.concatenate_datasets(parts))
+
+
+def _open_hub(name: str, config: str, split: str) -> Dataset:
+    try:
+        return datasets.load_dataset(name, config, split=split)
+    except Exception as exc:  # noqa: BLE001 - the hub raises many kinds
+        raise MalformedDataError(
+            f"cannot load {name!r} (config {config!r}, split {split!r}) from a data hub "
+            f"({type(exc).__name__}: {exc}); this needs a reachable hub, or give a local copy's path"
+        ) from exc

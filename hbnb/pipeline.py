@@ -1,0 +1,320 @@
+"""`hbnb run params/X.yaml`: the stage notebooks of an experiment, executed with papermill.
+
+Layout of `reports/<experiment>/`:
+- `data/01_data.ipynb|.html`: the data (languages, counts, an example per language);
+- `<run>/02_train.ipynb|.html` and `<run>/train/` (model, loss curve, batch log);
+- `<run>/03_evaluate.ipynb|.html` and `<run>/eval/<data set>/` (metrics, per-query values);
+- `baseline-<model>/03_evaluate.*`: the untuned model, shared by every run that uses it;
+- `report/04_report.ipynb|.html`: the comparison across runs; `index.html` links them all.
+
+A stage is skipped when its completion record holds the same fingerprint (its
+notebook, its inputs, the fingerprints of the stages it reads) and its outputs
+exist. A failing stage leaves every earlier output intact and its notebook saved
+with the error visible; the next `hbnb run` continues from there. A lock keeps two
+`hbnb run`s off one experiment folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock, Timeout
+
+from hbnb.errors import HbnbError
+from hbnb.experiment import Baseline, RunSpec, baselines, load, runs
+from hbnb.files import write_text
+from hbnb.params import ExperimentParams
+
+KERNEL = "python3"
+
+
+class RunLockedError(HbnbError):
+    """Another `hbnb run` is working on the same experiment folder."""
+
+
+class StageFailed(HbnbError):
+    """A stage notebook raised; its saved notebook and HTML show the error."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One notebook execution: where it writes, what it reads, what marks it done."""
+
+    key: str  # unique, e.g. "train/strategy-hybrid"
+    notebook: str  # template under notebooks/
+    folder: Path
+    parameters: dict[str, Any]  # injected by papermill
+    inputs: dict[str, Any]  # what decides its outputs (hashed into the fingerprint)
+    outputs: list[str]  # files under `folder` that must exist when it is done
+    depends: list[str] = field(default_factory=list)
+
+    @property
+    def executed(self) -> Path:
+        return self.folder / self.notebook
+
+    @property
+    def html(self) -> Path:
+        return self.executed.with_suffix(".html")
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f".{Path(self.notebook).stem}.done.json"
+
+
+def notebooks_dir() -> Path:
+    """The stage notebook templates: `$HBNB_NOTEBOOKS`, else `notebooks/` of the checkout."""
+    env = os.environ.get("HBNB_NOTEBOOKS")
+    folder = Path(env) if env else Path(__file__).resolve().parents[1] / "notebooks"
+    if not (folder / "01_data.ipynb").is_file():
+        raise HbnbError(f"no stage notebooks in {folder}; run hbnb from its checkout or set HBNB_NOTEBOOKS")
+    return folder
+
+
+def plan(params: ExperimentParams, params_path: Path, reports: Path) -> list[Stage]:
+    """Every stage of the experiment in execution order."""
+    root = reports / params.experiment
+    specs = runs(params, str(params_path))
+    stages = [_data_stage(params, specs, root, params_path)]
+    for base in baselines(params, specs):
+        stages.append(_evaluate_stage(root / base.name, base.name, base.model, base.model, base.data, params, [], baseline=True))
+    for spec in specs:
+        stages.append(_train_stage(spec, root, params))
+        model = str(root / spec.name / "train" / "model")
+        stages.append(
+            _evaluate_stage(root / spec.name, spec.name, model, spec.model, spec.data, params, [f"train/{spec.name}"])
+        )
+    stages.append(
+        Stage(
+            "report",
+            "04_report.ipynb",
+            root / "report",
+            {"experiment_dir": str(root)},
+            {"n_resamples": params.report.n_resamples},
+            ["summary.csv"],
+            [s.key for s in stages if s.key.startswith("evaluate/")],
+        )
+    )
+    return stages
+
+
+def _data_stage(params: ExperimentParams, specs: list[RunSpec], root: Path, params_path: Path) -> Stage:
+    data = sorted({s.data.model_dump_json() for s in specs})
+    return Stage(
+        "data",
+        "01_data.ipynb",
+        root / "data",
+        {"params_path": str(params_path.resolve()), "out_dir": str(root / "data")},
+        {"data": data},
+        ["data.json"],
+    )
+
+
+def _train_stage(spec: RunSpec, root: Path, params: ExperimentParams) -> Stage:
+    folder = root / spec.name
+    train = spec.train.model_copy(update={"output_dir": folder / "train"})
+    return Stage(
+        f"train/{spec.name}",
+        "02_train.ipynb",
+        folder,
+        {"params_path": str(folder / "train_params.yaml"), "keep_checkpoints": params.keep_checkpoints},
+        {"train": json.loads(train.model_dump_json()), "values": spec.values},
+        ["train/run.json", "train/model/modules.json"],
+        ["data"],
+    )
+
+
+def _evaluate_stage(
+    folder: Path,
+    name: str,
+    model: str,
+    label: str,
+    data: Any,
+    params: ExperimentParams,
+    depends: list[str],
+    baseline: bool = False,
+) -> Stage:
+    parameters = {
+        "model": model,
+        "label": label,
+        "run": name,
+        "datasets": list(data.evaluate),
+        "langs": dict(data.langs),
+        "candidates": data.candidates,
+        "out_dir": str(folder / "eval"),
+        "n_resamples": params.report.n_resamples,
+        "run_depth": params.report.run_depth,
+        "baseline": baseline,
+    }
+    return Stage(
+        f"evaluate/{name}",
+        "03_evaluate.ipynb",
+        folder,
+        parameters,
+        parameters,
+        [f"eval/{d}/metrics.parquet" for d in data.evaluate],
+        ["data", *depends],
+    )
+
+
+def fingerprint(stage: Stage, upstream: dict[str, str], notebooks: Path) -> str:
+    """What a stage's outputs depend on: its notebook, its inputs, its upstream stages."""
+    blob = json.dumps(
+        {
+            "notebook": hashlib.sha256((notebooks / stage.notebook).read_bytes()).hexdigest(),
+            "inputs": stage.inputs,
+            "upstream": {k: upstream[k] for k in stage.depends},
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def is_done(stage: Stage, fp: str) -> bool:
+    """Done: the completion record has this fingerprint and every output exists."""
+    try:
+        record = json.loads(stage.record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return record.get("fingerprint") == fp and all((stage.folder / o).exists() for o in stage.outputs)
+
+
+def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable[[str], None] = print) -> Path:
+    """Execute (or resume) an experiment; returns its index.html."""
+    params_path = Path(params_path)
+    params = load(params_path)
+    reports = Path(reports).resolve()
+    root = reports / params.experiment
+    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(root / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunLockedError(
+            f"{root} is being run by another `hbnb run` (lock {root / '.lock'}); wait for it to finish. "
+            f"The lock is released when that process ends."
+        ) from None
+    try:
+        return _run_locked(params, params_path, root, reports, echo)
+    finally:
+        lock.release()
+
+
+def _run_locked(params: ExperimentParams, params_path: Path, root: Path, reports: Path, echo: Callable[[str], None]) -> Path:
+    notebooks = notebooks_dir()
+    stages = plan(params, params_path, reports)
+    write_text(root / "params.yaml", params_path.read_text(encoding="utf-8"))
+    fingerprints: dict[str, str] = {}
+    start = time.perf_counter()
+    try:
+        for i, stage in enumerate(stages, 1):
+            fp = fingerprint(stage, fingerprints, notebooks)
+            fingerprints[stage.key] = fp
+            label = f"[{i}/{len(stages)}] {stage.key}"
+            if is_done(stage, fp):
+                echo(f"{label}: done earlier, skipped")
+                continue
+            echo(f"{label}: running ({_clock(time.perf_counter() - start)} elapsed)")
+            _execute(stage, notebooks, fp)
+            echo(f"{label}: finished ({_clock(time.perf_counter() - start)} elapsed)")
+    finally:
+        index = write_index(root, stages)
+    echo(f"experiment {params.experiment}: {index}")
+    return index
+
+
+def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
+    """Run one notebook into its folder; export HTML either way; record success last."""
+    import papermill
+
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    stage.record.unlink(missing_ok=True)
+    if stage.key.startswith("train/"):
+        train = stage.inputs["train"]
+        write_text(Path(stage.parameters["params_path"]), yaml.safe_dump(train, sort_keys=False, allow_unicode=True))
+        write_text(stage.folder / "run_spec.json", json.dumps({"name": stage.folder.name, "values": stage.inputs["values"]}, indent=2))
+    try:
+        papermill.execute_notebook(
+            str(notebooks / stage.notebook),
+            str(stage.executed),
+            parameters=stage.parameters,
+            kernel_name=KERNEL,
+            cwd=str(stage.folder),
+            progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as exc:
+        export_html(stage.executed, stage.html)
+        raise StageFailed(
+            f"stage {stage.key} failed: {exc.ename}: {exc.evalue}. The notebook with the error: {stage.html}. "
+            f"Fix the cause and run the same command again; finished stages are kept."
+        ) from None
+    export_html(stage.executed, stage.html)
+    if stage.key.startswith("train/") and not stage.parameters["keep_checkpoints"]:
+        for checkpoint in (stage.folder / "train").glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    write_text(stage.record, json.dumps({"fingerprint": fp, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+
+
+def export_html(notebook: Path, target: Path) -> None:
+    """The executed notebook as one self-contained HTML page (figures embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    if not notebook.is_file():
+        return
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, as_version=4))
+    write_text(target, body)
+
+
+def write_index(root: Path, stages: list[Stage]) -> Path:
+    """`index.html`: every stage's page with its state, the comparison report first."""
+    rows = []
+    for stage in [s for s in stages if s.key == "report"] + [s for s in stages if s.key != "report"]:
+        state = "done" if stage.record.is_file() else "failed" if stage.executed.is_file() else "not run"
+        link = stage.html.relative_to(root).as_posix()
+        cell = f'<a href="{html.escape(link)}">{html.escape(stage.key)}</a>' if stage.html.is_file() else html.escape(stage.key)
+        rows.append(f"<tr><td>{cell}</td><td class='{state.replace(' ', '-')}'>{state}</td></tr>")
+    summary = root / "report" / "summary.html"
+    table = summary.read_text(encoding="utf-8") if summary.is_file() else "<p>The comparison report is not ready yet.</p>"
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(root.name)} - hbnb</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}} .done{{color:#070}} .failed{{color:#b00}} .not-run{{color:#777}}</style>
+</head><body>
+<h1>Experiment {html.escape(root.name)}</h1>
+<h2>Summary</h2>
+{table}
+<h2>Stages</h2>
+<table><tr><th>stage</th><th>state</th></tr>
+{chr(10).join(rows)}
+</table>
+<p>Parameters: <a href="params.yaml">params.yaml</a>. Made by hbnb.</p>
+</body></html>
+"""
+    return write_text(root / "index.html", page)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def main_run(path: str, reports: str) -> int:
+    """The `hbnb run` command body: one clear line per problem, exit 1 when a stage failed."""
+    try:
+        run(path, reports)
+    except StageFailed as exc:
+        print(f"hbnb: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,111 @@
+"""The figures of the reports and the explorer (matplotlib + seaborn); each returns a Figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from hbnb.languages import name as language_name
+
+
+def _size(matrix: pd.DataFrame) -> tuple[float, float]:
+    return (1.2 + 0.62 * matrix.shape[1], 1.0 + 0.5 * matrix.shape[0])
+
+
+def heatmap(matrix: pd.DataFrame, title: str, *, fmt: str = ".2f", vmin: float | None = 0.0, vmax: float | None = 1.0):
+    """Per-language-pair values: rows are query languages, columns candidate languages."""
+    fig, ax = plt.subplots(figsize=_size(matrix))
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar_kws={"shrink": 0.8},
+                annot_kws={"fontsize": 8})
+    ax.set_xlabel("candidate language")
+    ax.set_ylabel("query language")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def delta_heatmap(delta: pd.DataFrame, significant: pd.DataFrame, title: str, *, fmt: str = "+.2f"):
+    """Differences per language pair; cells whose difference is not significant are greyed and marked n.s."""
+    fig, ax = plt.subplots(figsize=_size(delta))
+    limit = float(np.nanmax(np.abs(delta.to_numpy()))) or 1.0
+    labels = delta.map(lambda v: "" if pd.isna(v) else format(v, fmt))
+    labels = labels.where(significant, labels + "\nn.s.")
+    sns.heatmap(delta, annot=labels, fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit, ax=ax,
+                cbar_kws={"shrink": 0.8}, annot_kws={"fontsize": 7})
+    grey = np.where(significant.to_numpy() | delta.isna().to_numpy(), np.nan, 1.0)
+    ax.pcolormesh(np.arange(delta.shape[1] + 1), np.arange(delta.shape[0] + 1), grey, cmap="Greys", alpha=0.35,
+                  vmin=0, vmax=1.5, shading="flat")
+    ax.set_xlabel("candidate language")
+    ax.set_ylabel("query language")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(loss_csv: Path | str):
+    """Training loss per step (and the validation loss where it was computed)."""
+    rows = list(csv.DictReader(open(loss_csv, encoding="utf-8")))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    steps = [int(r["step"]) for r in rows if r["loss"]]
+    loss = pd.Series([float(r["loss"]) for r in rows if r["loss"]], index=steps)
+    ax.plot(loss.index, loss.to_numpy(), color="#bbb", lw=0.8, label="training loss (per step)")
+    ax.plot(loss.index, loss.rolling(20, min_periods=1).mean().to_numpy(), color="#333", label="training loss (mean of 20)")
+    evals = [(int(r["step"]), float(r["eval_loss"])) for r in rows if r["eval_loss"]]
+    if evals:
+        ax.plot(*zip(*evals), "o-", color="#c33", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def batch_mix(mix_json: Path | str):
+    """The realised batch mix: kinds of batches and monolingual batches per language."""
+    mix = json.loads(Path(mix_json).read_text(encoding="utf-8"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 3]})
+    kinds = pd.Series(mix["kinds"])
+    axes[0].bar(kinds.index, kinds.to_numpy(), color=["#4c72b0", "#dd8452"][: len(kinds)])
+    axes[0].set_title(f"batches ({mix['mono_share']:.0%} monolingual)")
+    langs = pd.Series(mix["mono_batches_per_language"], dtype=float)
+    if len(langs):
+        axes[1].bar(langs.index, langs.to_numpy(), color="#4c72b0")
+    axes[1].set_title("monolingual batches per language")
+    fig.tight_layout()
+    return fig
+
+
+def rank_distance(bias: pd.DataFrame, title: str = "rank distance per query language (lower: less bias)"):
+    """Grouped bars: query languages x runs."""
+    long = bias.reset_index().melt(id_vars="query_lang", var_name="run", value_name="rank distance")
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(bias)), 3.4))
+    sns.barplot(long, x="query_lang", y="rank distance", hue="run", ax=ax)
+    ax.set_xlabel("query language")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def language_share(share: pd.DataFrame, title: str):
+    """Stacked bars: for each query language, which candidate languages fill the top 10."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(share)), 3.4))
+    bottom = np.zeros(len(share))
+    palette = sns.color_palette("tab20", n_colors=share.shape[1])
+    for color, lang in zip(palette, share.columns):
+        values = share[lang].fillna(0).to_numpy()
+        ax.bar(share.index, values, bottom=bottom, color=color, label=f"{lang} ({language_name(lang)})")
+        bottom += values
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("query language")
+    ax.set_ylabel("share of the top 10")
+    ax.set_title(title)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
