@@ -93,7 +93,7 @@ def baselines(params: ExperimentParams, specs: list[RunSpec]) -> list[Baseline]:
         key = (spec.model, evaluation(spec))
         if key not in seen:
             suffix = f"-{_slug('+'.join(spec.data.evaluate))}" if several else ""
-            seen[key] = Baseline(f"baseline-{_slug(spec.model)}{suffix}", spec.model, spec.data)
+            seen[key] = Baseline(f"baseline-{_slug(spec.model.lstrip('./'))}{suffix}", spec.model, spec.data)
     return list(seen.values())
 
 

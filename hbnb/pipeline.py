@@ -22,7 +22,9 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,19 @@ class Stage:
     @property
     def record(self) -> Path:
         return self.folder / f".{Path(self.notebook).stem}.done.json"
+
+
+def _kernel_manager_class() -> type:
+    """Kernels on local IPC sockets (under the temp folder) instead of unencrypted TCP ports."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = os.path.join(tempfile.gettempdir(), f"hbnb-kernel-{uuid.uuid4().hex}")
+
+    return IPCKernelManager
 
 
 def notebooks_dir() -> Path:
@@ -252,11 +267,12 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
             kernel_name=KERNEL,
             cwd=str(stage.folder),
             progress_bar=False,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as exc:
         export_html(stage.executed, stage.html)
         raise StageFailed(
-            f"stage {stage.key} failed: {exc.ename}: {exc.evalue}. The notebook with the error: {stage.html}. "
+            f"stage {stage.key} failed: {exc.ename}: {exc.evalue.rstrip('.')}. The notebook with the error: {stage.html}. "
             f"Fix the cause and run the same command again; finished stages are kept."
         ) from None
     export_html(stage.executed, stage.html)

@@ -163,7 +163,7 @@ def test_rerun_skips_every_finished_stage(tiny) -> None:
 @pytest.mark.slow
 def test_a_failing_stage_keeps_earlier_outputs_and_the_next_run_continues(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    broken = write_experiment(tmp_path, "fails", model="./no-such-model", **{"sweep": None, "data.evaluate": ["tatoeba"]})
+    broken = write_experiment(tmp_path, "fails", model="./no-such-model", **{"sweep": None, "data.evaluate": ["tatoeba"], "data.langs": {"tatoeba": ["de"]}})
     lines: list[str] = []
     with pytest.raises(pipeline.StageFailed, match="stage evaluate/baseline-no-such-model failed: ModelNotFoundError"):
         pipeline.run(broken, reports, echo=lines.append)
@@ -172,10 +172,10 @@ def test_a_failing_stage_keeps_earlier_outputs_and_the_next_run_continues(tmp_pa
     failed = root / "baseline-no-such-model" / "03_evaluate.html"
     assert "ModelNotFoundError" in failed.read_text()
     assert "failed" in (root / "index.html").read_text()
-    fixed = write_experiment(tmp_path, "fails", **{"sweep": None, "data.evaluate": ["tatoeba"]})
+    fixed = write_experiment(tmp_path, "fails", **{"sweep": None, "data.evaluate": ["tatoeba"], "data.langs": {"tatoeba": ["de"]}})
     lines.clear()
     pipeline.run(fixed, reports, echo=lines.append)
-    assert lines[0].startswith("[1/4] data: done earlier, skipped")
+    assert lines[0] == "[1/5] data: done earlier, skipped"
     assert (root / "report" / "summary.csv").is_file()
 
 
@@ -183,7 +183,7 @@ def test_a_failing_stage_keeps_earlier_outputs_and_the_next_run_continues(tmp_pa
 def test_killing_hbnb_run_during_training_then_rerunning_redoes_nothing_finished(tmp_path: Path) -> None:
     path = write_experiment(
         tmp_path, "killed", baseline=False,
-        **{"sweep": None, "data.evaluate": ["tatoeba"], "training.max_steps": 40, "training.save_steps": 5},
+        **{"sweep": None, "data.evaluate": ["tatoeba"], "data.langs": {"tatoeba": ["de"]}, "training.max_steps": 40, "training.save_steps": 5},
     )
     reports = tmp_path / "reports"
     train = reports / "killed" / "run" / "train"
