@@ -114,6 +114,12 @@ class PairIndex:
             self.has &= _nonempty(arrow, "negative")[np.maximum(self.row, 0)]
         if exclude:
             self.has[[i for i, item in enumerate(item_ids) if item in exclude]] = False
+        # the inverse of `row`: item and training-language index of every table row (-1 outside)
+        self.item_of_row = np.full(table.num_rows, -1, dtype=np.int64)
+        self.lang_of_row = np.full(table.num_rows, -1, dtype=np.int64)
+        items, langs = np.nonzero(self.row >= 0)
+        self.item_of_row[self.row[items, langs]] = items
+        self.lang_of_row[self.row[items, langs]] = langs
         self.item_ids = np.array(item_ids, dtype=object)
         self.active = _active_items(self, params)
         self._columns = {c: _Column(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
@@ -140,17 +146,8 @@ class PairIndex:
         """(query rows, passage rows, items) of pair codes."""
         codes = np.asarray(codes, dtype=np.int64)
         q_rows, p_langs = np.divmod(codes, self.n_langs)
-        items = self._item_of_row[q_rows]
+        items = self.item_of_row[q_rows]
         return q_rows, self.row[items, p_langs], items
-
-    @property
-    def _item_of_row(self) -> np.ndarray:
-        if not hasattr(self, "_row_item"):
-            out = np.full(self.table.num_rows, -1, dtype=np.int64)
-            items, langs = np.nonzero(self.row >= 0)
-            out[self.row[items, langs]] = items
-            self._row_item = out
-        return self._row_item
 
     def texts(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """The set_transform of the training data set: pair codes -> anchor/positive(/negative) texts."""
@@ -177,8 +174,8 @@ class PairIndex:
     def describe(self, codes: list[int]) -> dict[str, Any]:
         """What a batch of codes holds: its kind, its language (mono), its language-pair counts."""
         q_rows, p_rows, items = self.decode(codes)
-        q = self.row_langs[q_rows]
-        p = self.row_langs[p_rows]
+        q = self.lang_of_row[q_rows]
+        p = self.lang_of_row[p_rows]
         pairs = Counter(f"{self.languages[a]}-{self.languages[b]}" for a, b in zip(q, p))
         same = q == p
         kind = "mono" if same.all() and len(set(q)) == 1 else "cross" if (~same).all() else "mixed"
@@ -189,16 +186,6 @@ class PairIndex:
             "unique_items": int(len(set(items.tolist()))),
             "pairs": dict(sorted(pairs.items())),
         }
-
-    @property
-    def row_langs(self) -> np.ndarray:
-        """Language index of every table row (-1 for rows outside the training languages)."""
-        if not hasattr(self, "_row_langs"):
-            out = np.full(self.table.num_rows, -1, dtype=np.int64)
-            items, langs = np.nonzero(self.row >= 0)
-            out[self.row[items, langs]] = langs
-            self._row_langs = out
-        return self._row_langs
 
     def _check_batch_size(self, source: str) -> None:
         if self.params.batch_size > len(self.active):

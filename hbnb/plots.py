@@ -14,6 +14,14 @@ import seaborn as sns
 from hbnb.languages import name as language_name
 
 
+def show(fig) -> None:
+    """Display a figure where the notebook is now (not at the end of the cell), then free it."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
 def _size(matrix: pd.DataFrame) -> tuple[float, float]:
     return (1.2 + 0.62 * matrix.shape[1], 1.0 + 0.5 * matrix.shape[0])
 
