@@ -35,6 +35,7 @@ from hbnb.errors import MalformedDataError
 from hbnb.files import write_atomic
 from hbnb.params import EVAL_SETS
 
+FULL_RANKING_LIMIT = 200_000  # candidates; larger pools are searched top-k with faiss
 TIE_RULE = "equal scores are ranked by candidate position in the candidate table, earlier first"
 PAIR_METRICS = ("map", "recall@1", "recall@10", "mrr@10", "ndcg@10", "recall@100")
 POOL_METRICS = ("map", "recall@1", "recall@10", "rank_distance")
@@ -114,6 +115,63 @@ def rank(
     return Ranking(languages, rel_lang, rank_lang, rank_pool, top, top_scores, lang_of[top])
 
 
+def rank_topk(
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    candidate_langs: list[str],
+    relevant: list[list[int]],
+    query_langs: list[str],
+    *,
+    depth: int,
+    pool: bool,
+    index_factory: str = "Flat",
+) -> Ranking:
+    """Top-`depth` ranking with faiss, for pools too large to score in full.
+
+    "Flat" is exact inner product (the default); any faiss index_factory string (e.g.
+    "HNSW32") trades exactness for speed. One index per candidate language ranks the
+    queries of that language's pairs (MIRACL-style per-language pools); with `pool`,
+    one more over all candidates. A relevant candidate below the depth gets rank -1.
+    """
+    import faiss
+
+    _check_inputs(queries, candidates, candidate_langs, relevant)
+    languages = list(dict.fromkeys(candidate_langs))
+    lang_of = np.array([languages.index(x) for x in candidate_langs], dtype=np.int64)
+    k_max = max(len(r) for r in relevant)
+    rel = np.full((len(relevant), k_max), -1, dtype=np.int64)
+    for q, ids in enumerate(relevant):
+        rel[q, : len(ids)] = ids
+    rel_lang = np.where(rel >= 0, lang_of[np.maximum(rel, 0)], -1)
+    rank_lang = np.zeros_like(rel)
+    rank_pool = np.zeros_like(rel)
+    q_langs = np.array(query_langs)
+
+    def search(members: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        index = faiss.index_factory(candidates.shape[1], index_factory, faiss.METRIC_INNER_PRODUCT)
+        index.add(np.ascontiguousarray(candidates[members], dtype=np.float32))
+        scores, found = index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), min(k, len(members)))
+        return members[np.where(found >= 0, found, 0)], scores
+
+    def locate(found: np.ndarray, rows: np.ndarray, slots: np.ndarray, out: np.ndarray) -> None:
+        for i, row in enumerate(rows):
+            position = {c: r for r, c in enumerate(found[i], start=1)}
+            for k in np.nonzero(slots[i])[0]:
+                out[row, k] = position.get(int(rel[row, k]), -1)
+
+    for y, lang in enumerate(languages):
+        rows = np.nonzero(((rel_lang == y).any(1)) & (q_langs == lang))[0]
+        if len(rows):
+            members = np.nonzero(lang_of == y)[0]
+            locate(search(members, rows, depth)[0], rows, rel_lang[rows] == y, rank_lang)
+    top, scores = np.zeros((len(relevant), 0), dtype=np.int64), np.zeros((len(relevant), 0), dtype=np.float32)
+    if pool:
+        rows = np.arange(len(relevant))
+        top, scores = search(np.arange(len(candidates)), rows, depth)
+        locate(top, rows, rel >= 0, rank_pool)
+    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, scores, lang_of[top])
+
+
 def _check_inputs(queries: np.ndarray, candidates: np.ndarray, langs: list[str], relevant: list[list[int]]) -> None:
     if len(queries) != len(relevant):
         raise MalformedDataError(
@@ -189,8 +247,14 @@ def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def metrics_from_ranks(ranks: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-query metrics from relevant ranks (queries x K, 0 = no relevant in this slot)."""
-    m = (ranks > 0).sum(1)
+    """Per-query metrics from relevant ranks (queries x K).
+
+    A slot holds the rank of a relevant candidate (> 0), 0 when the query has no
+    relevant candidate in that slot, or -1 for a relevant candidate ranked below the
+    retrieved depth (top-k search): it counts as relevant but never found, so AP is
+    truncated at the depth and rank distance is undefined (NaN).
+    """
+    m = (ranks != 0).sum(1)
     if (m == 0).any():
         raise ValueError("every query needs at least one relevant rank")
     r = np.where(ranks > 0, ranks, np.inf)
@@ -209,7 +273,7 @@ def metrics_from_ranks(ranks: np.ndarray) -> dict[str, np.ndarray]:
         "recall@100": (valid & (r <= 100)).sum(1) / m,
         "rr@10": np.where(first <= 10, 1 / first, 0.0),
         "ndcg@10": gains / ideal,
-        "rank_distance": last - first,
+        "rank_distance": np.where((ranks < 0).any(1), np.nan, last - first),
     }
 
 
@@ -326,6 +390,8 @@ def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, datase
         by_lang = pool.groupby("query_lang", sort=False)
         for metric in POOL_METRICS:
             column = _PER_QUERY[metric]
+            if pool[column].isna().any():  # rank distance after a top-k search: not every relevant was ranked
+                continue
             for x, values in by_lang[column]:
                 add("pool", x, "pool", metric, values.mean(), len(values))
             keyed = pool.assign(stratum=pool.query_lang).rename(columns={column: "value"})
@@ -367,6 +433,8 @@ def evaluate(
     run_depth: int = 1000,
     n_resamples: int = 2000,
     batch_size: int = 64,
+    depth: int | None = None,
+    index_factory: str = "Flat",
 ) -> Evaluation:
     """Score a `SentenceTransformer` on a data set: a name in `DATASETS` or a `RetrievalSet`.
 
@@ -378,6 +446,12 @@ def evaluate(
       read for ndcg@10 and recall@100.
     - mkqa: question->question retrieval across languages (the parallel questions are relevant).
     - tatoeba, wmt22: bitext retrieval, accuracy@1 in both directions per pair.
+
+    `depth`: None ranks every candidate (exact; every metric). A number switches to a
+    faiss top-`depth` search (exact inner product with index_factory "Flat"), for pools
+    too large to score in full: per-language pools and the multilingual pool, top-k
+    metrics (AP truncated at the depth). Pools over FULL_RANKING_LIMIT candidates use
+    it with depth 1000 unless a depth is given.
     """
     import time
 
@@ -393,6 +467,7 @@ def evaluate(
         evaluation = _evaluate_retrieval(
             model, rs, run=run, candidates=candidates, pairs=pairs, pool=pool, role=role, cache=cache,
             run_depth=run_depth, n_resamples=n_resamples, fingerprint=fingerprint, batch_size=batch_size,
+            depth=depth, index_factory=index_factory,
         )
     evaluation.meta.update(
         {"run": run, "dataset": name, "model_fingerprint": fingerprint, "tie_rule": TIE_RULE,
@@ -490,6 +565,8 @@ def _evaluate_retrieval(
     n_resamples: int,
     fingerprint: str,
     batch_size: int,
+    depth: int | None,
+    index_factory: str,
 ) -> Evaluation:
     import time
 
@@ -506,7 +583,14 @@ def _evaluate_retrieval(
     rel_of = dict(zip(column(rs.relevance, "query_id"), column(rs.relevance, "candidate_ids")))
     query_ids = column(rs.queries, "id")
     relevant = [[index[cid] for cid in rel_of[qid]] for qid in query_ids]
-    ranking = rank(q, c, column(rs.candidates, "lang"), relevant, top_k=max(10, run_depth if pool else 10))
+    cand_langs, query_langs = column(rs.candidates, "lang"), column(rs.queries, "lang")
+    if depth is None and len(cand_ids) > FULL_RANKING_LIMIT:
+        depth = 1000
+    if depth is None:
+        ranking = rank(q, c, cand_langs, relevant, top_k=max(10, run_depth if pool else 10))
+    else:
+        pairs = "same"  # a top-k search ranks each language's own pool (and the whole pool)
+        ranking = rank_topk(q, c, cand_langs, relevant, query_langs, depth=depth, pool=pool, index_factory=index_factory)
     per_query = per_query_frame(
         ranking, query_ids, column(rs.queries, "item_id"), column(rs.queries, "lang"), pairs, pool
     )
@@ -517,9 +601,10 @@ def _evaluate_retrieval(
     if pool:
         from hbnb.trec import PoolRun
 
-        depth = min(run_depth, ranking.top.shape[1])
-        trec = PoolRun(query_ids, ranking.top[:, :depth], ranking.top_scores[:, :depth], cand_ids, [rel_of[q] for q in query_ids], run)
+        keep = min(run_depth, ranking.top.shape[1])
+        trec = PoolRun(query_ids, ranking.top[:, :keep], ranking.top_scores[:, :keep], cand_ids, [rel_of[q] for q in query_ids], run)
     meta = {
+        "search": "full ranking" if depth is None else f"faiss {index_factory} top-{depth}",
         "candidates": "paragraph level" if rs.level == "paragraph" else candidates,
         "candidate_role": role,
         "n_queries": len(query_ids),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from hbnb.data.store import data_root
+
+TINY = Path(__file__).resolve().parent / "params" / "tiny.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +41,16 @@ def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path, fresh
         return target
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> tuple[Path, list[str], float]:
+    """The tiny experiment (tests/params/tiny.yaml) run once through `hbnb run`:
+    (its folder under reports/, the progress lines, wall seconds). Slow tests share it."""
+    from hbnb import pipeline
+
+    folder = tmp_path_factory.mktemp("tiny")
+    lines: list[str] = []
+    start = time.perf_counter()
+    index = pipeline.run(TINY, folder / "reports", echo=lines.append)
+    return index.parent, lines, time.perf_counter() - start

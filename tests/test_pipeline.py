@@ -21,7 +21,7 @@ from hbnb.errors import ParamsError
 from hbnb.params import ExperimentParams
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "params" / "tiny.yaml"
+from conftest import TINY
 
 
 def write_experiment(folder: Path, name: str, **changes) -> Path:
@@ -117,16 +117,6 @@ def test_a_second_run_on_a_locked_folder_is_refused(tmp_path: Path) -> None:
         with pytest.raises(pipeline.RunLockedError, match="being run by another `hbnb run`"):
             pipeline.run(path, tmp_path / "reports", echo=lambda line: None)
     assert not (folder / "data").exists()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, list[str], float]:
-    """The tiny experiment run once: (its folder, the progress lines, wall seconds)."""
-    folder = tmp_path_factory.mktemp("tiny")
-    lines: list[str] = []
-    start = time.perf_counter()
-    index = pipeline.run(TINY, folder / "reports", echo=lines.append)
-    return index.parent, lines, time.perf_counter() - start
 
 
 @pytest.mark.slow

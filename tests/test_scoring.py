@@ -286,3 +286,45 @@ def test_cli_evaluate_writes_every_output(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "hbnb", "evaluate", "--model", "no/such-model", "--data", "mlqa-r", "--out", str(out)],
                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     assert bad.returncode == 2 and "no/such-model" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_faiss_top_k_agrees_with_the_full_ranking_within_the_depth(use_m) -> None:
+    rs = load_retrieval("mlqa-r", ["en", "de"], level="paragraph")
+    full = evaluate(use_m, rs, n_resamples=50)
+    top = evaluate(use_m, rs, n_resamples=50, depth=20)
+    assert top.meta["search"] == "faiss Flat top-20" and full.meta["search"] == "full ranking"
+    a = full.per_query.set_index(["query_id", "cand_lang"]).sort_index()
+    b = top.per_query.set_index(["query_id", "cand_lang"]).sort_index()
+    assert set(b.index) == {i for i in a.index if i[1] != "pool" and i[0].split("_")[0] == i[1]} | {i for i in a.index if i[1] == "pool"}
+    common = b.index
+    for metric in ("recall@1", "recall@10", "rr@10", "ndcg@10"):
+        np.testing.assert_allclose(b.loc[common, metric], a.loc[common, metric], atol=1e-9)
+    assert (b.loc[common, "ap"] <= a.loc[common, "ap"] + 1e-9).all()  # AP truncated at the depth
+    deep = a.loc[common, "recall@10"] == 1  # every relevant inside the depth: identical AP
+    np.testing.assert_allclose(b.loc[common][deep]["ap"], a.loc[common][deep]["ap"], atol=1e-9)
+
+
+def test_beir_folders_load_as_per_language_pools(use_m, tmp_path: Path) -> None:
+    rs = load_retrieval("xquad-r", ["en", "de"], level="paragraph")
+    folders = {}
+    for lang in ("en", "de"):
+        folder = tmp_path / lang
+        (folder / "qrels").mkdir(parents=True)
+        cands = [r for r in rs.candidates.to_list() if r["lang"] == lang]
+        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": r["id"].split("_", 1)[1], "title": r["title"], "text": r["paragraph"]}) + "\n" for r in cands))
+        queries = [r for r in rs.queries.to_list() if r["lang"] == lang]
+        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": r["item_id"], "text": r["text"]}) + "\n" for r in queries))
+        rel = _relevance(rs)
+        lines = ["query-id\tcorpus-id\tscore"] + [f"{r['item_id']}\t{c.split('_', 1)[1]}\t1" for r in queries for c in rel[r["id"]] if c.startswith(lang + "_")]
+        (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
+        folders[lang] = folder
+    from hbnb.data.beir import load_beir
+
+    beir = load_beir(folders, name="xquad-beir")
+    assert beir.stats()["candidates"]["per_language"] == {"en": 240, "de": 240}
+    assert beir.stats()["queries"]["total"] == 2 * 1190
+    mine = evaluate(use_m, beir, n_resamples=50)
+    direct = evaluate(use_m, "xquad-r-paragraphs", langs=["en", "de"], n_resamples=50)
+    got = mine.table[(mine.table.setting == "pair") & (mine.table.metric == "ndcg@10")].set_index("query_lang").value
+    want = direct.table[(direct.table.setting == "pair") & (direct.table.metric == "ndcg@10")].set_index("query_lang").value
+    np.testing.assert_allclose(got.sort_index(), want.sort_index(), atol=1e-9)
