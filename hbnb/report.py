@@ -78,9 +78,19 @@ def load_results(folder: Path | str) -> Results:
     for name in dict.fromkeys(table.run):
         info = _json(folder / name / "eval" / "info.json")
         values = _json(folder / name / "run_spec.json").get("values", {})
-        runs.append({"run": name, "model": info.get("model", ""), "baseline": bool(info.get("baseline", False)),
+        runs.append({"run": name, "model": _base_model(folder / name, info), "baseline": bool(info.get("baseline", False)),
                      **{k: str(v) for k, v in values.items()}})
     return Results(folder, table, pd.DataFrame(runs))
+
+
+def _base_model(run: Path, info: dict) -> str:
+    """The model a run starts from: a trained run's training parameters name it; else its evaluation."""
+    import yaml
+
+    params = run / "train" / "params.yaml"
+    if params.is_file():
+        return str(yaml.safe_load(params.read_text(encoding="utf-8"))["model"])
+    return str(info.get("model") or "(unknown)")
 
 
 def _json(path: Path) -> dict:
@@ -225,7 +235,7 @@ def bias(results: Results, dataset: str) -> pd.DataFrame:
     """Rank distance per query language and run (lower: less language bias)."""
     t = results.table
     part = t[(t.dataset == dataset) & (t.setting == "pool") & (t.metric == "rank_distance") & (t.query_lang != "all")]
-    return part.pivot(index="query_lang", columns="run", values="value")
+    return part.pivot(index="query_lang", columns="run", values="value").reindex(index=list(dict.fromkeys(part.query_lang)))
 
 
 def language_share(results: Results, run: str, dataset: str) -> pd.DataFrame:

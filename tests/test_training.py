@@ -169,3 +169,16 @@ def test_save_steps_must_fit_the_validation_interval(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match=r"save_steps \(5\) must be a multiple of validation.every \(2\)"):
         load_params(write_params(tmp_path, save_steps=5, validation={"every": 2}))
     assert isinstance(load_params(write_params(tmp_path, save_steps=4, validation={"every": 2})), TrainParams)
+
+
+def test_same_parameters_give_the_same_model(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    weights = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        train(load_params(write_params(folder, max_steps=6, save_steps=6)))
+        weights.append(load_file(folder / "run" / "model" / "model.safetensors"))
+        assert (folder / "run" / "loss.csv").read_text() == (tmp_path / "a" / "run" / "loss.csv").read_text()
+    assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])

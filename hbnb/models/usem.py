@@ -101,30 +101,33 @@ class NgramBlock(nn.Module):
         self.conv1 = nn.Linear(order * _NGRAM_DIM, _NGRAM_DIM)
         self.conv2 = nn.Linear(order * _NGRAM_DIM, _NGRAM_DIM)
 
-    def _convolve(self, conv: nn.Linear, x: Tensor, window: Tensor) -> Tensor:
-        # Row len(x) of the padded copy is the zero that out-of-sentence window slots point at.
-        padded = torch.cat([x, x.new_zeros(1, x.shape[1])])
-        columns = window[:, _MAX_LEFT - self.left : _MAX_LEFT - self.left + self.order]
-        return F.relu(conv(padded[columns].reshape(x.shape[0], -1)))
+    def _convolve(self, conv: nn.Linear, x: Tensor, inside: Tensor) -> Tensor:
+        # Window slot j of token t is token t - left + j, or zero when that falls outside
+        # t's sentence. Built from shifted slices rather than a gather: the gather's backward
+        # accumulates with repeated indices, which is not deterministic on several CPU threads.
+        padded = F.pad(x, (0, 0, _MAX_LEFT, _MAX_RIGHT))
+        n = x.shape[0]
+        slots = [
+            padded[_MAX_LEFT + offset : _MAX_LEFT + offset + n] * inside[:, _MAX_LEFT + offset, None]
+            for offset in range(-self.left, self.order - self.left)
+        ]
+        return F.relu(conv(torch.cat(slots, dim=1)))
 
-    def forward(self, x: Tensor, window: Tensor) -> Tensor:
-        hidden = self._convolve(self.conv1, x, window) + x
-        return self._convolve(self.conv2, hidden, window) + hidden
+    def forward(self, x: Tensor, inside: Tensor) -> Tensor:
+        hidden = self._convolve(self.conv1, x, inside) + x
+        return self._convolve(self.conv2, hidden, inside) + hidden
 
 
-def window_index(lengths: Tensor) -> Tensor:
-    """Flat-token gather index of the widest n-gram window, sentence edges mapped to row n_tokens.
-
-    Row t holds positions t-2 .. t+2; a slot outside t's own sentence points at the zero row.
-    """
+def window_mask(lengths: Tensor) -> Tensor:
+    """(n_tokens x 5) float mask of the widest n-gram window: slot j of token t (position
+    t - 2 + j in the flat token list) is 1 when it lies inside t's own sentence."""
     n_tokens = int(lengths.sum())
     ends = torch.cumsum(lengths, 0)
     token_start = torch.repeat_interleave(ends - lengths, lengths)[:, None]
     token_end = torch.repeat_interleave(ends, lengths)[:, None]
     positions = torch.arange(n_tokens, device=lengths.device)[:, None]
     base = positions + torch.arange(-_MAX_LEFT, _MAX_RIGHT + 1, device=lengths.device)
-    inside = (base >= token_start) & (base < token_end)
-    return torch.where(inside, base, torch.full_like(base, n_tokens))
+    return ((base >= token_start) & (base < token_end)).float()
 
 
 class USEMultilingual(InputModule):
@@ -196,12 +199,15 @@ class USEMultilingual(InputModule):
         lengths = mask.sum(dim=1)
         words = self.word_embeddings(features["input_ids"][mask])
         projected = self.projection_norm(self.projection(words))
-        window = window_index(lengths)
+        inside = window_mask(lengths).to(words.dtype)
         branches = projected.split(_NGRAM_DIM, dim=1)
-        ngrams = [block(branch, window) for block, branch in zip(self.convolutions, branches)]
+        ngrams = [block(branch, inside) for block, branch in zip(self.convolutions, branches)]
         tokens = self.feature_norm(torch.cat([words, *ngrams], dim=1))
-        sentence_of_token = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
-        summed = tokens.new_zeros(len(lengths), _FEATURE_DIM).index_add_(0, sentence_of_token, tokens)
+        # Sum per sentence through a padded copy: a plain reduction is deterministic, whereas
+        # index_add_ on several CPU threads adds in varying order (runs would differ in the 7th digit).
+        padded = tokens.new_zeros(*mask.shape, _FEATURE_DIM)
+        padded[mask] = tokens
+        summed = padded.sum(dim=1)
         # Sum then project (the bias once per token), then scale by 1/sqrt(length), as the wheel does.
         length = lengths.to(tokens.dtype)[:, None]
         pooled = (F.linear(summed, self.output.weight) + length * self.output.bias) / length.sqrt()
