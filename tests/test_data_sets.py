@@ -235,5 +235,8 @@ def test_retrieval_set_validation_names_the_bad_entry(mlqa_r: RetrievalSet) -> N
     broken = Dataset.from_dict({"query_id": list(r["query_id"]), "candidate_ids": [["en_9999_0"]] + list(r["candidate_ids"])[1:]})
     with pytest.raises(MalformedDataError, match="names candidate 'en_9999_0'"):
         RetrievalSet.from_tables("mine", q, c, broken)
+    empty = Dataset.from_dict({**q.to_dict(), "text": [""] + list(q["text"])[1:]})
+    with pytest.raises(MalformedDataError, match=r"1 queries have an empty text \(e.g. row 0; by language"):
+        RetrievalSet.from_tables("mine", empty, c, r)
     with pytest.raises(MalformedDataError, match="1 query has no relevance row"):
         RetrievalSet.from_tables("mine", q, c, r.select(range(19)))

@@ -83,6 +83,9 @@ class RetrievalSet:
                         f"{name}: {label} row {row} has language {lang!r}; use the canonical "
                         f"code {canonical(lang)!r}"
                     )
+        _check_texts(column(queries, "text"), column(queries, "lang"), name, "queries", "text")
+        cand_texts = [s or p for s, p in zip(column(candidates, "sentence"), column(candidates, "paragraph"))]
+        _check_texts(cand_texts, column(candidates, "lang"), name, "candidates", "sentence/paragraph")
         _check_relevance(relevance, query_ids, candidate_ids, name)
         return cls(name, queries, candidates, relevance, level)
 
@@ -179,6 +182,17 @@ def _add_paragraph(lang: str, p: Paragraph, candidates: dict[str, list[str]]) ->
 def _append(columns: dict[str, list[str]], values: tuple[str, ...]) -> None:
     for column, value in zip(columns, values):
         columns[column].append(value)
+
+
+def _check_texts(texts: list[str], langs: list[str], name: str, label: str, what: str) -> None:
+    """No empty text: an empty query or candidate would be encoded as noise and scored."""
+    empty = [i for i, t in enumerate(texts) if not (t or "").strip()]
+    if empty:
+        counts = Counter(langs[i] for i in empty)
+        raise MalformedDataError(
+            f"{name}: {len(empty)} {label} have an empty {what} (e.g. row {empty[0]}; by language: "
+            f"{dict(counts)}); remove them or fill them in"
+        )
 
 
 def _unique_ids(ids: list[str], name: str, label: str) -> set[str]:
