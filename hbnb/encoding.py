@@ -29,16 +29,28 @@ ROLES = ("query", "passage")
 def model_fingerprint(model: SentenceTransformer) -> str:
     """A hash of everything that decides the embeddings: weights, module types, prompts, length.
 
-    Hashing the weights takes about a second for a few hundred MB; callers that encode
-    several text sets with one model compute it once and pass it to `encode`.
+    Hashing the weights takes about half a second for a few hundred MB, so the digest
+    is kept on the model and reused while no tensor has changed: torch bumps a tensor's
+    version on every in-place update (an optimizer step, `load_state_dict`), and a
+    replaced tensor has a new storage, so either invalidates it.
     """
+    state = sorted(model.state_dict().items())
+    header = (
+        json.dumps([type(m).__module__ + "." + type(m).__name__ for m in model]),
+        json.dumps(model.prompts, sort_keys=True),
+        str(model.max_seq_length),
+    )
+    key = (header, tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape)) for name, t in state))
+    memo = getattr(model, "_hbnb_fingerprint", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([type(m).__module__ + "." + type(m).__name__ for m in model]).encode())
-    digest.update(json.dumps(model.prompts, sort_keys=True).encode())
-    digest.update(str(model.max_seq_length).encode())
-    for name, tensor in sorted(model.state_dict().items()):
+    for part in header:
+        digest.update(part.encode())
+    for name, tensor in state:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    model._hbnb_fingerprint = (key, digest.hexdigest())
     return digest.hexdigest()
 
 

@@ -20,7 +20,6 @@ table, earlier first (`TIE_RULE`).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
@@ -97,8 +96,7 @@ def rank(
     _check_inputs(queries, candidates, candidate_langs, relevant)
     languages = list(dict.fromkeys(candidate_langs))
     lang_of = np.array([languages.index(x) for x in candidate_langs], dtype=np.int64)
-    onehot = torch.zeros(len(candidate_langs), len(languages))
-    onehot[torch.arange(len(candidate_langs)), torch.from_numpy(lang_of)] = 1.0
+    blocks = _language_blocks(lang_of, len(languages))
     k_max = max(len(r) for r in relevant)
     rel = np.full((len(relevant), k_max), -1, dtype=np.int64)
     for q, ids in enumerate(relevant):
@@ -110,8 +108,9 @@ def rank(
     top = np.zeros((len(relevant), top_k), dtype=np.int64)
     top_scores = np.zeros((len(relevant), top_k), dtype=np.float32)
     for rows, scores in score_chunks(queries, candidates, chunk):
-        _rank_relevant(scores, rel[rows], rel_lang[rows], onehot, lang_of, rank_lang[rows], rank_pool[rows])
-        top[rows], top_scores[rows] = _top(scores, top_k)
+        block = scores.numpy()
+        cut, clear = _rank_relevant(block, rel[rows], rel_lang[rows], blocks, lang_of, rank_lang[rows], rank_pool[rows], top_k)
+        top[rows], top_scores[rows] = _top(block, cut, clear, top_k)
     return Ranking(languages, rel_lang, rank_lang, rank_pool, top, top_scores, lang_of[top])
 
 
@@ -195,55 +194,77 @@ def _check_inputs(queries: np.ndarray, candidates: np.ndarray, langs: list[str],
 
 
 def _rank_relevant(
-    scores: torch.Tensor,
+    scores: np.ndarray,
     rel: np.ndarray,
     rel_lang: np.ndarray,
-    onehot: torch.Tensor,
+    blocks: list[slice | np.ndarray],
     lang_of: np.ndarray,
     rank_lang: np.ndarray,
     rank_pool: np.ndarray,
-) -> None:
+    top_k: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fill the rank of each relevant candidate of a chunk of queries (1-based, tie rule applied).
 
-    Per relevant slot: a mask of the candidates scoring higher, summed per language by
-    one matrix product with the language one-hot matrix (exact: counts < 2**24).
+    Each language's block of scores is sorted once per query (numpy's vectorised sort);
+    a binary search then counts, for every relevant slot at once, the candidates of that
+    language scoring higher (its rank in the pair) and, summed over languages, in the pool.
+    Returns each query's `top_k`-th best score in the pool, read off the sorted blocks,
+    and whether it is clear of the next (no tie across the top-k boundary).
     """
-    rel_scores = scores.gather(1, torch.from_numpy(np.maximum(rel, 0)))
-    rows = np.arange(len(rel))
-    for k in range(rel.shape[1]):
-        valid = rel[:, k] >= 0
-        if not valid.any():
-            continue
-        pivot = rel_scores[:, k : k + 1]
-        counts = ((scores > pivot).to(torch.float32) @ onehot).to(torch.int64).numpy()
-        rank_lang[:, k] = np.where(valid, counts[rows, np.maximum(rel_lang[:, k], 0)] + 1, 0)
-        rank_pool[:, k] = np.where(valid, counts.sum(1) + 1, 0)
-        tied = ((scores == pivot).sum(1) > 1).numpy() & valid
-        for row in np.nonzero(tied)[0]:  # rare: count the tied candidates that come earlier
-            row_scores = scores[row].numpy()
-            earlier = np.nonzero(row_scores[: rel[row, k]] == row_scores[rel[row, k]])[0]
-            rank_pool[row, k] += len(earlier)
-            rank_lang[row, k] += int((lang_of[earlier] == rel_lang[row, k]).sum())
+    pivots = torch.from_numpy(np.take_along_axis(scores, np.maximum(rel, 0), axis=1))
+    valid = rel >= 0
+    greater_pool = np.zeros(rel.shape, dtype=np.int64)
+    equal_pool = np.zeros(rel.shape, dtype=np.int64)
+    greater_lang = np.zeros(rel.shape, dtype=np.int64)
+    block_tops = []
+    for y, members in enumerate(blocks):
+        ordered = np.sort(np.ascontiguousarray(scores[:, members]), axis=1)
+        block_tops.append(ordered[:, -(top_k + 1) :])
+        sorted_t = torch.from_numpy(ordered)
+        above = torch.searchsorted(sorted_t, pivots, right=True).numpy()
+        greater = ordered.shape[1] - above
+        greater_pool += greater
+        equal_pool += above - torch.searchsorted(sorted_t, pivots).numpy()
+        own = rel_lang == y
+        greater_lang[own] = greater[own]
+    rank_lang[:] = np.where(valid, greater_lang + 1, 0)
+    rank_pool[:] = np.where(valid, greater_pool + 1, 0)
+    for row, k in zip(*np.nonzero(valid & (equal_pool > 1))):  # rare: count the tied candidates that come earlier
+        earlier = np.nonzero(scores[row, : rel[row, k]] == scores[row, rel[row, k]])[0]
+        rank_pool[row, k] += len(earlier)
+        rank_lang[row, k] += int((lang_of[earlier] == rel_lang[row, k]).sum())
+    best = np.sort(np.concatenate(block_tops, axis=1), axis=1)
+    cut = best[:, -top_k]
+    clear = best[:, -top_k - 1] < cut if best.shape[1] > top_k else np.ones(len(best), dtype=bool)
+    return cut, clear
 
 
-def _top(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _language_blocks(lang_of: np.ndarray, n_languages: int) -> list[slice | np.ndarray]:
+    """Each language's candidate indices: a slice when they are contiguous (no copy to gather)."""
+    blocks: list[slice | np.ndarray] = []
+    for y in range(n_languages):
+        members = np.nonzero(lang_of == y)[0]
+        contiguous = len(members) and members[-1] - members[0] + 1 == len(members)
+        blocks.append(slice(int(members[0]), int(members[-1]) + 1) if contiguous else members)
+    return blocks
+
+
+def _top(scores: np.ndarray, cut: np.ndarray, clear: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's k best candidates (candidate-table indices) in rank order, tie rule applied.
 
-    Rows with tied scores inside the top k are re-sorted by (score, position); a row whose
-    k-th score is tied with candidates outside the top k is sorted in full (both rare).
+    `cut` is each row's k-th best score: where it is `clear` of the (k+1)-th, the
+    candidates at or above it are exactly the top k, sorted by (score, position). A row
+    whose k-th score is tied across the boundary is sorted in full (rare).
     """
-    values, positions = torch.topk(scores, k, dim=1)
-    cut = values[:, -1:]
-    spill = ((scores == cut).sum(1) > (values == cut).sum(1)).numpy()
-    values, indices = values.numpy(), positions.numpy()
-    for row in np.nonzero(spill)[0]:
-        full = scores[row].numpy()
-        ranked = np.lexsort((np.arange(len(full)), -full))[:k]
-        values[row], indices[row] = full[ranked], ranked
-    for row in np.nonzero((np.diff(values, axis=1) == 0).any(axis=1) & ~spill)[0]:
-        ranked = np.lexsort((indices[row], -values[row]))
-        values[row], indices[row] = values[row][ranked], indices[row][ranked]
-    return indices, values
+    indices = np.zeros((len(scores), k), dtype=np.int64)
+    rows = torch.from_numpy(np.nonzero(clear)[0])
+    above = torch.from_numpy(scores)[rows] >= torch.from_numpy(cut)[rows, None]
+    indices[clear] = torch.nonzero(above)[:, 1].reshape(-1, k).numpy()
+    for row in np.nonzero(~clear)[0]:
+        indices[row] = np.lexsort((np.arange(scores.shape[1]), -scores[row]))[:k]
+    values = np.take_along_axis(scores, indices, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")  # indices ascend within a row: ties stay in position order
+    return np.take_along_axis(indices, order, axis=1), np.take_along_axis(values, order, axis=1)
 
 
 def metrics_from_ranks(ranks: np.ndarray) -> dict[str, np.ndarray]:
@@ -264,7 +285,7 @@ def metrics_from_ranks(ranks: np.ndarray) -> dict[str, np.ndarray]:
     ap = np.where(valid, hits / np.where(valid, r, 1), 0).sum(1) / m
     first = r[:, 0]
     gains = np.where(valid & (r <= 10), 1 / np.log2(np.where(valid, r, 1) + 1), 0).sum(1)
-    ideal = np.array([sum(1 / math.log2(i + 2) for i in range(min(n, 10))) for n in m])
+    ideal = np.concatenate([[0.0], np.cumsum(1 / np.log2(np.arange(2, 12)))])[np.minimum(m, 10)]
     last = np.where(valid, r, -np.inf).max(1)
     return {
         "ap": ap,
@@ -353,7 +374,7 @@ def per_query_frame(
 
 def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, dataset: str, *, n_resamples: int = 2000) -> pd.DataFrame:
     """The tidy table: pairs, mono/cross macro-averages, pool, top-10 language shares (see Evaluation)."""
-    from hbnb.significance import macro_ci
+    from hbnb.significance import macro_cis
 
     rows: list[dict[str, Any]] = []
 
@@ -379,24 +400,24 @@ def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, datase
         pair_means = keyed.groupby("stratum")[[_PER_QUERY[m] for m in PAIR_METRICS]].mean()
         first_lang = keyed.groupby("stratum").query_lang.first()
         other = "same" if same else "others"
+        columns = [_PER_QUERY[m] for m in PAIR_METRICS]
+        cis = macro_cis(keyed[["item_id", "stratum", *columns]], columns, n_resamples=n_resamples)
         for metric in PAIR_METRICS:
             column = _PER_QUERY[metric]
-            ci = macro_ci(keyed.rename(columns={column: "value"})[["item_id", "stratum", "value"]], n_resamples=n_resamples)
-            add(setting, "all", other, metric, pair_means[column].mean(), len(keyed), ci)
+            add(setting, "all", other, metric, pair_means[column].mean(), len(keyed), cis[column])
             for x, values in pair_means[column].groupby(first_lang):
                 add(setting, x, other, metric, values.mean(), int((keyed.query_lang == x).sum()))
     pool = per_query[per_query.cand_lang == "pool"]
     if not pool.empty:
         by_lang = pool.groupby("query_lang", sort=False)
-        for metric in POOL_METRICS:
-            column = _PER_QUERY[metric]
-            if pool[column].isna().any():  # rank distance after a top-k search: not every relevant was ranked
-                continue
+        # rank distance after a top-k search is NaN (not every relevant was ranked): not reported
+        metrics = [m for m in POOL_METRICS if not pool[_PER_QUERY[m]].isna().any()]
+        columns = [_PER_QUERY[m] for m in metrics]
+        cis = macro_cis(pool.assign(stratum=pool.query_lang)[["item_id", "stratum", *columns]], columns, n_resamples=n_resamples)
+        for metric, column in zip(metrics, columns):
             for x, values in by_lang[column]:
                 add("pool", x, "pool", metric, values.mean(), len(values))
-            keyed = pool.assign(stratum=pool.query_lang).rename(columns={column: "value"})
-            ci = macro_ci(keyed[["item_id", "stratum", "value"]], n_resamples=n_resamples)
-            add("pool", "all", "pool", metric, by_lang[column].mean().mean(), len(pool), ci)
+            add("pool", "all", "pool", metric, by_lang[column].mean().mean(), len(pool), cis[column])
         if ranking is not None:
             for x, share in top_language_share(ranking, list(pool.query_lang), 10).items():
                 for y, value in share.items():

@@ -111,6 +111,40 @@ def macro_ci(
     return Interval(float(table.stratum_means().mean()), float(low), float(high), level)
 
 
+def macro_cis(
+    df: pd.DataFrame,
+    values: Sequence[str],
+    *,
+    level: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """`macro_ci` of several value columns of the same queries, from one set of item draws.
+
+    Each column gets exactly the interval `macro_ci` gives it with this seed; the
+    resampling weights are drawn once and shared, which is what makes a table of many
+    metrics cheap.
+    """
+    _check_level(level)
+    _check_resamples(n_resamples)
+    tables = [_table(df, value) for value in values]
+    _check_items(tables[0])
+    n_strata = len(tables[0].strata)
+    stacked = _Table(
+        np.concatenate([t.strata for t in tables]),
+        np.concatenate([t.sums for t in tables]),
+        np.concatenate([t.counts for t in tables]),
+    )
+    boot_rng, _ = _rngs(seed)
+    chunks = _bootstrap_means(stacked, n_resamples, boot_rng, width=max(tables[0].n_items, n_strata))
+    draws = np.concatenate([np.nanmean(m.reshape(len(m), len(values), n_strata), axis=2) for m in chunks])
+    low, high = _percentile_interval(draws, level)
+    return {
+        value: Interval(float(t.stratum_means().mean()), float(low[i]), float(high[i]), level)
+        for i, (value, t) in enumerate(zip(values, tables))
+    }
+
+
 def compare(
     a: pd.DataFrame,
     b: pd.DataFrame,
@@ -230,13 +264,16 @@ def _chunk_sizes(n_resamples: int, width: int) -> Iterator[int]:
         yield min(step, n_resamples - start)
 
 
-def _bootstrap_means(table: _Table, n_resamples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+def _bootstrap_means(
+    table: _Table, n_resamples: int, rng: np.random.Generator, width: int | None = None
+) -> Iterator[np.ndarray]:
     """Per-stratum means under item resampling with replacement, as (chunk x strata) blocks.
 
-    A stratum with no query in a resample is NaN there.
+    A stratum with no query in a resample is NaN there. `width` (default: the larger
+    of items and strata) sizes the chunks; callers that stack tables pass the width of one.
     """
     n = table.n_items
-    for size in _chunk_sizes(n_resamples, max(n, len(table.strata))):
+    for size in _chunk_sizes(n_resamples, width or max(n, len(table.strata))):
         drawn = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
         weights = np.bincount(drawn.ravel(), minlength=size * n).reshape(size, n).astype(float)
         sums = weights @ table.sums.T

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import pytrec_eval
+import torch
 from sklearn.metrics import average_precision_score
 
 from hbnb import models
@@ -208,6 +209,19 @@ def test_scored_cache_means_no_encoding(use_m, monkeypatch) -> None:
     monkeypatch.setattr(type(use_m), "encode", lambda *a, **k: pytest.fail("encoded although cached"))
     again = evaluate(use_m, rs, candidates="sentence", n_resamples=50)
     pd.testing.assert_frame_equal(first.table, again.table)
+
+
+def test_model_fingerprint_follows_in_place_weight_updates() -> None:
+    """The fingerprint is memoised on the model; a training step must still change it."""
+    model = models.load("use-m")
+    before = model_fingerprint(model)
+    assert model_fingerprint(model) == before
+    weight = next(p for p in model.parameters() if p.requires_grad)
+    with torch.no_grad():
+        weight.add_(1e-3)
+    changed = model_fingerprint(model)
+    assert changed != before
+    assert model_fingerprint(models.load("use-m")) == before  # a fresh copy of the weights: the original digest
 
 
 def test_corrupt_embedding_cache_is_rebuilt(use_m, fresh_cache) -> None:

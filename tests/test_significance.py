@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from hbnb.errors import HbnbError, MalformedDataError, ParamsError
-from hbnb.significance import Comparison, Interval, compare, compare_strata, holm, macro, macro_ci
+from hbnb.significance import Comparison, Interval, compare, compare_strata, holm, macro, macro_ci, macro_cis
 
 STRATA = ["de->de", "de->en", "en->de", "en->en"]
 
@@ -281,3 +281,13 @@ def test_nan_values_are_refused_with_column_and_count(run_a: pd.DataFrame) -> No
 def test_bad_input_is_refused_clearly(run_a: pd.DataFrame, call, error: type[HbnbError], pattern: str) -> None:
     with pytest.raises(error, match=pattern):
         call(run_a)
+
+
+def test_macro_cis_gives_each_column_its_own_macro_ci(run_a: pd.DataFrame) -> None:
+    """Several metrics share one set of item draws; each interval equals macro_ci's."""
+    rng = np.random.default_rng(3)
+    df = run_a.assign(other=rng.random(len(run_a)), third=run_a["value"] ** 2)
+    shared = macro_cis(df, ["value", "other", "third"], n_resamples=500, seed=4)
+    for column in ("value", "other", "third"):
+        alone = macro_ci(df.rename(columns={column: "v"}), "v", n_resamples=500, seed=4)
+        assert shared[column] == alone
