@@ -94,14 +94,8 @@ def rank(
     lists candidate-table indices. Memory: one chunk x C score block at a time.
     """
     _check_inputs(queries, candidates, candidate_langs, relevant)
-    languages = list(dict.fromkeys(candidate_langs))
-    lang_of = np.array([languages.index(x) for x in candidate_langs], dtype=np.int64)
+    languages, lang_of, rel, rel_lang = _relevance_matrix(candidate_langs, relevant)
     blocks = _language_blocks(lang_of, len(languages))
-    k_max = max(len(r) for r in relevant)
-    rel = np.full((len(relevant), k_max), -1, dtype=np.int64)
-    for q, ids in enumerate(relevant):
-        rel[q, : len(ids)] = ids
-    rel_lang = np.where(rel >= 0, lang_of[np.maximum(rel, 0)], -1)
     rank_lang = np.zeros_like(rel)
     rank_pool = np.zeros_like(rel)
     top_k = min(top_k, len(candidates))
@@ -135,13 +129,7 @@ def rank_topk(
     import faiss
 
     _check_inputs(queries, candidates, candidate_langs, relevant)
-    languages = list(dict.fromkeys(candidate_langs))
-    lang_of = np.array([languages.index(x) for x in candidate_langs], dtype=np.int64)
-    k_max = max(len(r) for r in relevant)
-    rel = np.full((len(relevant), k_max), -1, dtype=np.int64)
-    for q, ids in enumerate(relevant):
-        rel[q, : len(ids)] = ids
-    rel_lang = np.where(rel >= 0, lang_of[np.maximum(rel, 0)], -1)
+    languages, lang_of, rel, rel_lang = _relevance_matrix(candidate_langs, relevant)
     rank_lang = np.zeros_like(rel)
     rank_pool = np.zeros_like(rel)
     q_langs = np.array(query_langs)
@@ -169,6 +157,20 @@ def rank_topk(
         top, scores = search(np.arange(len(candidates)), rows, depth)
         locate(top, rows, rel >= 0, rank_pool)
     return Ranking(languages, rel_lang, rank_lang, rank_pool, top, scores, lang_of[top])
+
+
+def _relevance_matrix(
+    candidate_langs: list[str], relevant: list[list[int]]
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(languages, language index per candidate, relevant ids padded with -1 to queries x K, their languages)."""
+    languages = list(dict.fromkeys(candidate_langs))
+    index = {lang: i for i, lang in enumerate(languages)}
+    lang_of = np.array([index[x] for x in candidate_langs], dtype=np.int64)
+    rel = np.full((len(relevant), max(len(r) for r in relevant)), -1, dtype=np.int64)
+    for q, ids in enumerate(relevant):
+        rel[q, : len(ids)] = ids
+    rel_lang = np.where(rel >= 0, lang_of[np.maximum(rel, 0)], -1)
+    return languages, lang_of, rel, rel_lang
 
 
 def _check_inputs(queries: np.ndarray, candidates: np.ndarray, langs: list[str], relevant: list[list[int]]) -> None:
