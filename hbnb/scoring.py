@@ -389,7 +389,8 @@ def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, datase
 
     pairs = per_query[per_query.cand_lang != "pool"]
     means = pairs.groupby(["query_lang", "cand_lang"], sort=False)
-    pair_table = means[[_PER_QUERY[m] for m in PAIR_METRICS]].mean()
+    pair_columns = [_PER_QUERY[m] for m in PAIR_METRICS]
+    pair_table = means[pair_columns].mean()
     counts = means.size()
     for (x, y), values in pair_table.iterrows():
         for metric in PAIR_METRICS:
@@ -399,11 +400,10 @@ def aggregate(per_query: pd.DataFrame, ranking: Ranking | None, run: str, datase
         if chosen.empty:
             continue
         keyed = chosen.assign(stratum=chosen.query_lang + "->" + chosen.cand_lang)
-        pair_means = keyed.groupby("stratum")[[_PER_QUERY[m] for m in PAIR_METRICS]].mean()
+        pair_means = keyed.groupby("stratum")[pair_columns].mean()
         first_lang = keyed.groupby("stratum").query_lang.first()
         other = "same" if same else "others"
-        columns = [_PER_QUERY[m] for m in PAIR_METRICS]
-        cis = macro_cis(keyed[["item_id", "stratum", *columns]], columns, n_resamples=n_resamples)
+        cis = macro_cis(keyed[["item_id", "stratum", *pair_columns]], pair_columns, n_resamples=n_resamples)
         for metric in PAIR_METRICS:
             column = _PER_QUERY[metric]
             add(setting, "all", other, metric, pair_means[column].mean(), len(keyed), cis[column])

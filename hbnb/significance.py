@@ -101,14 +101,7 @@ def macro_ci(
     A stratum that a resample happens to leave without queries (all its items drawn
     zero times) is dropped from that resample's average over strata.
     """
-    _check_level(level)
-    _check_resamples(n_resamples)
-    table = _table(df, value)
-    _check_items(table)
-    boot_rng, _ = _rngs(seed)
-    draws = np.concatenate([np.nanmean(m, axis=1) for m in _bootstrap_means(table, n_resamples, boot_rng)])
-    low, high = _percentile_interval(draws, level)
-    return Interval(float(table.stratum_means().mean()), float(low), float(high), level)
+    return macro_cis(df, [value], level=level, n_resamples=n_resamples, seed=seed)[value]
 
 
 def macro_cis(
@@ -121,13 +114,13 @@ def macro_cis(
 ) -> dict[str, Interval]:
     """`macro_ci` of several value columns of the same queries, from one set of item draws.
 
-    Each column gets exactly the interval `macro_ci` gives it with this seed; the
+    Each column gets exactly the interval it would get alone with this seed; the
     resampling weights are drawn once and shared, which is what makes a table of many
     metrics cheap.
     """
     _check_level(level)
     _check_resamples(n_resamples)
-    tables = [_table(df, value) for value in values]
+    tables = _tables(df, values)
     _check_items(tables[0])
     n_strata = len(tables[0].strata)
     stacked = _Table(
@@ -344,16 +337,27 @@ def _describe(row: pd.Series) -> str:
 
 def _table(df: pd.DataFrame, value: str) -> _Table:
     """Validate per-query values and sum them per (stratum, item); items and strata in sorted order."""
-    _check_frame(df, [ITEM, STRATUM, value], "per-query values")
+    return _tables(df, [value])[0]
+
+
+def _tables(df: pd.DataFrame, values: Sequence[str]) -> list[_Table]:
+    """`_table` of several value columns of one frame: items and strata are factorised once."""
+    for value in values:
+        _check_frame(df, [ITEM, STRATUM, value], "per-query values")
     items, _ = pd.factorize(df[ITEM], sort=True)
     strata_codes, strata = pd.factorize(df[STRATUM], sort=True)
     n_items = int(items.max()) + 1
     cells = strata_codes * n_items + items
     shape = (len(strata), n_items)
-    values = df[value].to_numpy(dtype=float)
-    sums = np.bincount(cells, weights=values, minlength=shape[0] * shape[1]).reshape(shape)
     counts = np.bincount(cells, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
-    return _Table(np.asarray(strata), sums, counts)
+    return [
+        _Table(
+            np.asarray(strata),
+            np.bincount(cells, weights=df[value].to_numpy(dtype=float), minlength=shape[0] * shape[1]).reshape(shape),
+            counts,
+        )
+        for value in values
+    ]
 
 
 def _check_frame(df: pd.DataFrame, columns: list[str], what: str) -> None:
