@@ -8,7 +8,7 @@ TORCH := torch==2.13.0
 # Wheels installed without their dependencies (listed in pyproject.toml, [tool.hbnb]).
 NODEPS := $(shell $(PYTHON) -c "import shlex, tomllib; print(' '.join(shlex.quote(p) for p in tomllib.load(open('pyproject.toml', 'rb'))['tool']['hbnb']['install-without-deps']))")
 
-.PHONY: setup test test-slow demo clean
+.PHONY: setup test test-slow lint demo clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow || [ $$? -eq 5 ]  # exit 5: no slow tests collected
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: setup
 	$(PY) -m hbnb run params/demo.yaml

@@ -18,10 +18,11 @@ import time
 import numpy as np
 from datasets import Dataset, load_from_disk
 
-from hbnb.batching import HybridBatchSampler, PairIndex
+from hbnb.languages import PAPER_TRAINING_LANGUAGES
 from hbnb.params import BatchingParams
+from hbnb.training import HybridBatchSampler, PairIndex
 
-LANGS = ["ar", "zh", "en", "de", "hi", "ru", "es", "th", "tr"]
+LANGS = list(PAPER_TRAINING_LANGUAGES)
 
 
 def make_table(n_items: int, folder: str) -> None:

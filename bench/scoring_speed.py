@@ -5,7 +5,7 @@
    against a per-question loop of scikit-learn's `average_precision_score` (the LAReQA
    reference) on the same embeddings. Prints both times, the ratio (target >= 50x) and
    the peak memory of hbnb's scoring.
-2. The total wall time of `hbnb.scoring.evaluate` for use-m on XQuAD-R with an empty
+2. The total wall time of `hbnb.evaluation.evaluate` for use-m on XQuAD-R with an empty
    embedding cache, against the time to encode its unique texts once (target: within
    1.15x: scoring is nearly free).
 
@@ -25,8 +25,8 @@ from sklearn.metrics import average_precision_score
 from hbnb import models
 from hbnb.data import load_retrieval
 from hbnb.data.tables import column
-from hbnb.encoding import encode, model_fingerprint
-from hbnb.scoring import evaluate
+from hbnb.evaluation import evaluate
+from hbnb.evaluation.encoding import encode, model_fingerprint
 
 
 def _status_mb(field: str) -> float:
@@ -83,10 +83,14 @@ def main() -> None:
     start = time.perf_counter()
     evaluate(model, rs, candidates="paragraph", run_depth=1000)
     with_run_s = time.perf_counter() - start
-    print(f"XQuAD-R: {result.meta['n_queries']} queries x {result.meta['pool_size']} candidates, "
-          f"121 pairs + pool + rank distance + 95% intervals")
-    print(f"hbnb, from cached embeddings: {hbnb_s:.2f} s (encoding {result.meta['encode_s']:.2f} s of it, "
-          f"ranking and tables {result.meta['score_s']:.2f} s); peak extra memory {peak:.0f} MB")
+    print(
+        f"XQuAD-R: {result.meta['n_queries']} queries x {result.meta['pool_size']} candidates, "
+        f"121 pairs + pool + rank distance + 95% intervals"
+    )
+    print(
+        f"hbnb, from cached embeddings: {hbnb_s:.2f} s (encoding {result.meta['encode_s']:.2f} s of it, "
+        f"ranking and tables {result.meta['score_s']:.2f} s); peak extra memory {peak:.0f} MB"
+    )
     print(f"the same plus the pool's top-1000 run.trec ranking (not in the loop below): {with_run_s:.2f} s")
     if not args.skip_sklearn:
         loop_s = sklearn_loop(rs, q, c)

@@ -24,11 +24,12 @@ from sentence_transformers.sentence_transformer.losses import MultipleNegativesR
 from transformers import TrainerCallback
 
 from hbnb import models
-from hbnb.batching import HybridBatchSampler, PairIndex, RecordingCollator, SamplerFactory
 from hbnb.data import load_parallel_qa
+from hbnb.languages import PAPER_TRAINING_LANGUAGES
 from hbnb.params import BatchingParams
+from hbnb.training import HybridBatchSampler, PairIndex, RecordingCollator, SamplerFactory
 
-LANGS = ["ar", "zh", "en", "de", "hi", "ru", "es", "th", "tr"]
+LANGS = list(PAPER_TRAINING_LANGUAGES)
 
 
 class StepClock(TrainerCallback):
@@ -62,8 +63,12 @@ def timed_run(model, train_dataset, sampler, collator, batch_size: int, warmup: 
     clock = StepClock(warmup)
     kwargs = {"data_collator": collator} if collator is not None else {}
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_dataset,
-        loss=MultipleNegativesRankingLoss(model), callbacks=[clock], **kwargs,
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        loss=MultipleNegativesRankingLoss(model),
+        callbacks=[clock],
+        **kwargs,
     )
     trainer.train()
     return steps * batch_size / (clock.end - clock.start)
@@ -93,8 +98,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for r in range(args.rounds):
             collator = RecordingCollator(preprocess_fn=model.preprocess, index=index)
-            a = timed_run(model, hybrid_data, SamplerFactory(index), collator, args.batch_size, args.warmup, args.steps, folder)
-            b = timed_run(model, plain_data, BatchSamplers.NO_DUPLICATES, None, args.batch_size, args.warmup, args.steps, folder)
+            a = timed_run(
+                model, hybrid_data, SamplerFactory(index), collator, args.batch_size, args.warmup, args.steps, folder
+            )
+            b = timed_run(
+                model, plain_data, BatchSamplers.NO_DUPLICATES, None, args.batch_size, args.warmup, args.steps, folder
+            )
             results["hbnb hybrid"].append(a)
             results["ST no-duplicates"].append(b)
             print(f"round {r + 1}: hbnb hybrid {a:.1f} pairs/s, ST no-duplicates {b:.1f} pairs/s")

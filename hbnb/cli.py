@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
@@ -34,9 +33,17 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def _data_stats(args: argparse.Namespace) -> int:
-    from hbnb.data.catalog import stats
+    from hbnb.data.catalog import parallel_qa_stats
+    from hbnb.data.parallel_qa import QA_SETS
+    from hbnb.errors import UnknownNameError
+    from hbnb.evaluation import tasks
 
-    counts = stats(args.name)
+    if args.name in QA_SETS:
+        counts = parallel_qa_stats(args.name)
+    elif args.name in tasks.TASKS:
+        counts = tasks.get_task(args.name).stats()
+    else:
+        raise UnknownNameError(f"unknown data set {args.name!r}; known: {', '.join([*QA_SETS, *tasks.names()])}")
     if args.json:
         print(json.dumps(counts, indent=2, ensure_ascii=False))
     else:
@@ -55,20 +62,25 @@ def _models_prepare(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from hbnb.training import load_params, train
+    from hbnb.training.distributed import process_rank
 
     folder = train(load_params(args.params))
-    if os.environ.get("RANK", "0") == "0":
+    if process_rank() == 0:
         print(f"model: {folder}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from hbnb import models
-    from hbnb.scoring import evaluate
+    from hbnb.evaluation import evaluate
 
     model = models.load(args.model)
     result = evaluate(
-        model, args.data, run=args.run or args.model, candidates=args.candidates, langs=args.langs,
+        model,
+        args.data,
+        run=args.run or args.model,
+        candidates=args.candidates,
+        langs=args.langs,
         run_depth=args.run_depth,
     )
     folder = result.save(args.out)
@@ -79,7 +91,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hbnb.pipeline import main_run
+    from hbnb.experiment.pipeline import main_run
 
     return main_run(args.params, args.reports)
 
@@ -97,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--download", action="store_true", help="download missing files into the data root")
     check.set_defaults(func=_data_check)
     stats = data.add_parser("stats", help="counts of a data set (queries, candidates, languages)")
-    stats.add_argument("name", help="xquad, mlqa, xquad-r, mlqa-r, mkqa, tatoeba or wmt22")
+    stats.add_argument(
+        "name", help="a training set (xquad, mlqa) or a registered evaluation set (hbnb.evaluation.tasks)"
+    )
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=_data_stats)
 
-    models = commands.add_parser("models", help="built-in models").add_subparsers(
-        dest="models_command", required=True
-    )
+    models = commands.add_parser("models", help="built-in models").add_subparsers(dest="models_command", required=True)
     prepare = models.add_parser("prepare", help="build the caches of built-in models (me5-small)")
     prepare.add_argument("specs", nargs="*", default=["me5-small"])
     prepare.set_defaults(func=_models_prepare)
@@ -112,12 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("params", help="a YAML file of training parameters (hbnb.training.TrainParams)")
     train.set_defaults(func=_train)
 
-    ev = commands.add_parser("evaluate", help="score a model on a data set; writes metrics, per-query values, TREC files")
+    ev = commands.add_parser(
+        "evaluate", help="score a model on a data set; writes metrics, per-query values, TREC files"
+    )
     ev.add_argument("--model", required=True, help="use-m, me5-small, a local folder or a hub id")
-    ev.add_argument("--data", required=True, help="xquad-r, mlqa-r, xquad-r-paragraphs, mlqa-r-paragraphs, mkqa, tatoeba, wmt22")
-    ev.add_argument("--out", required=True, help="folder for metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec")
-    ev.add_argument("--candidates", choices=["paragraph", "sentence"], default="paragraph",
-                    help="encode candidates as the sentence with its paragraph (LAReQA, default) or alone")
+    ev.add_argument("--data", required=True, help="a registered evaluation set, e.g. xquad-r (hbnb.evaluation.tasks)")
+    ev.add_argument(
+        "--out", required=True, help="folder for metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec"
+    )
+    ev.add_argument(
+        "--candidates",
+        choices=["paragraph", "sentence"],
+        default="paragraph",
+        help="encode candidates as the sentence with its paragraph (LAReQA, default) or alone",
+    )
     ev.add_argument("--langs", nargs="+", help="restrict to these languages (tatoeba: xxx languages; wmt22: pairs)")
     ev.add_argument("--run", help="the run's name in the tables (default: the model spec)")
     ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")

@@ -7,11 +7,14 @@ that is killed mid-write leaves nothing a later stage could mistake for a result
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from hbnb.errors import MalformedDataError
 
 TMP_PREFIX = ".tmp-"
 
@@ -63,3 +66,33 @@ def sweep_stale(parent: Path, name: str) -> None:
     """Remove temporary folders that a killed build of `name` left in `parent` (call under its lock)."""
     for leftover in parent.glob(f"{TMP_PREFIX}{name}-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def iter_jsonl(path: Path | str, required: tuple[str, ...] = ()) -> Iterator[tuple[str, dict]]:
+    """(where, record) for each non-blank line of a JSON-lines file; `where` is "FILE, line N".
+
+    A line that is not a JSON object, or lacks a `required` key, is refused naming the file and line.
+    """
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MalformedDataError(
+                    f"{where}: not valid JSON ({exc}); expected one JSON object per line"
+                ) from exc
+            missing = [k for k in required if k not in record] if isinstance(record, dict) else list(required)
+            if not isinstance(record, dict) or missing:
+                raise MalformedDataError(
+                    f"{where}: missing {', '.join(missing) or 'an object'}; "
+                    f"expected an object with keys {', '.join(required)}"
+                )
+            yield where, record
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Every record of a JSON-lines file (hbnb's own logs)."""
+    return [record for _, record in iter_jsonl(path)]

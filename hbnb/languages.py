@@ -130,9 +130,10 @@ _LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "zh": ("Chinese", ("cmn", "zho", "zh_cn", "zh-cn", "zh-hans")),
 }
 
-_ALIASES: dict[str, str] = {
-    alias: code for code, (_, aliases) in _LANGUAGES.items() for alias in (code, *aliases)
-}
+# The paper's training languages (XQuAD minus el and vi, with en), in the paper's order.
+PAPER_TRAINING_LANGUAGES = ("ar", "zh", "en", "de", "hi", "ru", "es", "th", "tr")
+
+_ALIASES: dict[str, str] = {alias: code for code, (_, aliases) in _LANGUAGES.items() for alias in (code, *aliases)}
 
 
 def canonical(code: str) -> str:
@@ -173,9 +174,7 @@ def check_subset(requested: Iterable[str], available: Iterable[str], what: str) 
         except UnknownNameError:
             c = None
         if c not in allowed:
-            raise UnknownNameError(
-                f"language {code!r} is not in {what}; available: {', '.join(allowed)}"
-            )
+            raise UnknownNameError(f"language {code!r} is not in {what}; available: {', '.join(allowed)}")
         if c not in out:
             out.append(c)
     return out

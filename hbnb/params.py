@@ -13,9 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hbnb.errors import ParamsError, UnknownNameError
+from hbnb.evaluation import tasks
 from hbnb.languages import canonical
-
-STRATEGIES = ("x-x", "x-y", "hybrid", "en-en")
 
 
 class Params(BaseModel):
@@ -155,7 +154,9 @@ class TrainParams(TrainingParams):
     """Everything one training run needs; `hbnb train` reads it from YAML (one flat mapping)."""
 
     model: str = "use-m"
-    data: str | AlignedData = Field("xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data")
+    data: str | AlignedData = Field(
+        "xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data"
+    )
     output_dir: Path
     batching: BatchingParams = Field(default_factory=BatchingParams)
 
@@ -203,27 +204,33 @@ def load_yaml(model: type[P], path: Path | str) -> P:
 
 # ----------------------------------------------------------------------------- experiments
 
-EVAL_SETS = ("xquad-r", "mlqa-r", "xquad-r-paragraphs", "mlqa-r-paragraphs", "mkqa", "tatoeba", "wmt22")
 # keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
-SWEEPABLE = ("model", "seed", "data", "data.train", "data.evaluate") + tuple(
-    f"batching.{k}" for k in BatchingParams.model_fields
-) + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
+SWEEPABLE = (
+    ("model", "seed", "data", "data.train", "data.evaluate")
+    + tuple(f"batching.{k}" for k in BatchingParams.model_fields)
+    + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
+)
 
 
 class DataParams(Params):
     """What an experiment trains on and evaluates on."""
 
-    train: str | AlignedData = Field("xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data")
-    evaluate: list[str] = Field(default_factory=lambda: ["mlqa-r"], description=f"any of {', '.join(EVAL_SETS)}")
+    train: str | AlignedData = Field(
+        "xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data"
+    )
+    evaluate: list[str] = Field(
+        default_factory=lambda: list(tasks.DEFAULT_EVALUATION),
+        description="registered evaluation sets (hbnb.evaluation.tasks)",
+    )
     langs: dict[str, list[str]] = Field(default_factory=dict, description="per evaluation set: restrict to languages")
     candidates: Literal["paragraph", "sentence"] = Field("paragraph", description="LAReQA candidate encoding")
 
     @field_validator("evaluate")
     @classmethod
     def _known_sets(cls, v: list[str]) -> list[str]:
-        unknown = [x for x in v if x not in EVAL_SETS]
+        unknown = [x for x in v if x not in tasks.TASKS]
         if unknown or not v:
-            raise ValueError(f"{unknown or 'an empty list'}: allowed evaluation sets are {', '.join(EVAL_SETS)}")
+            raise ValueError(f"{unknown or 'an empty list'}: allowed evaluation sets are {', '.join(tasks.names())}")
         return v
 
     @model_validator(mode="after")

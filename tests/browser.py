@@ -67,19 +67,28 @@ def build_tiny_experiment(reports: Path, experiment: str = EXPERIMENT) -> Path:
     run, and is slower on 2 cores). First build about two minutes on 2 cores, later ones about
     half a minute. Returns the experiment folder.
     """
+    from hbnb.evaluation import evaluate_to
     from hbnb.params import BatchingParams, TrainParams
-    from hbnb.scoring import evaluate_to
     from hbnb.training import train
 
     root = reports / experiment
     evaluate_kwargs: dict[str, Any] = {
-        "langs": {"mlqa-r": LANGS, "tatoeba": ["de", "es"]}, "candidates": "sentence", "n_resamples": 200, "run_depth": 10,
+        "langs": {"mlqa-r": LANGS, "tatoeba": ["de", "es"]},
+        "candidates": "sentence",
+        "n_resamples": 200,
+        "run_depth": 10,
     }
     evaluate_to(root / BASELINE_RUN / "eval", "use-m", BASELINE_RUN, DATASETS, baseline=True, **evaluate_kwargs)
     run = root / TRAINED_RUN
     params = TrainParams(
-        model="use-m", data="xquad", output_dir=run / "train", max_steps=10, learning_rate=1e-4, save_steps=10,
-        freeze_word_embeddings=True, batching=BatchingParams(strategy="hybrid", languages=LANGS, batch_size=16),
+        model="use-m",
+        data="xquad",
+        output_dir=run / "train",
+        max_steps=10,
+        learning_rate=1e-4,
+        save_steps=10,
+        freeze_word_embeddings=True,
+        batching=BatchingParams(strategy="hybrid", languages=LANGS, batch_size=16),
     )
     with torch_threads(1):
         model = train(params)
@@ -143,8 +152,13 @@ def free_port() -> int:
 
 # JupyterLab user settings for tests: no news or update toasts over the page (they would ask the
 # internet, and cover what a screenshot should show)
-LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-                {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}}
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
+    }
+}
 
 
 @dataclass
@@ -182,9 +196,18 @@ class JupyterLab:
             (settings / name).parent.mkdir(parents=True, exist_ok=True)
             (settings / name).write_text(json.dumps(values), encoding="utf-8")
         command = [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}", "--allow-root",
-            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={self.state_dir / 'workspaces'}",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={self.port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--allow-root",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={self.state_dir / 'workspaces'}",
         ]
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self.root_dir)
@@ -204,12 +227,15 @@ class JupyterLab:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.5)
         self.stop()
-        raise RuntimeError(f"jupyter lab did not answer on port {self.port} within {timeout} s; log:\n{self.log_text()}")
+        raise RuntimeError(
+            f"jupyter lab did not answer on port {self.port} within {timeout} s; log:\n{self.log_text()}"
+        )
 
     def api(self, path: str, body: dict | None = None) -> Any:
         """Call the server's REST API (GET, or POST with a JSON body); the decoded JSON answer."""
         request = urllib.request.Request(
-            f"{self.base_url}/api/{path}", data=None if body is None else json.dumps(body).encode(),
+            f"{self.base_url}/api/{path}",
+            data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
             method="GET" if body is None else "POST",
         )
@@ -224,8 +250,9 @@ class JupyterLab:
         the server answers this request once the kernel runs, and a page opening a notebook
         whose session exists just connects to it.
         """
-        session = self.api("sessions", {"path": notebook, "name": notebook, "type": "notebook",
-                                         "kernel": {"name": "python3"}})
+        session = self.api(
+            "sessions", {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
+        )
         return str(session["kernel"]["id"])
 
     def log_text(self) -> str:

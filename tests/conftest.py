@@ -47,7 +47,7 @@ def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path, fresh
 def tiny(tmp_path_factory) -> tuple[Path, list[str], float]:
     """The tiny experiment (tests/params/tiny.yaml) run once through `hbnb run`:
     (its folder under reports/, the progress lines, wall seconds). Slow tests share it."""
-    from hbnb import pipeline
+    from hbnb.experiment import pipeline
 
     folder = tmp_path_factory.mktemp("tiny")
     lines: list[str] = []

@@ -31,7 +31,7 @@ def test_shipped_checksums_cover_the_mirror(root: Path) -> None:
     }
     assert present == listed
     assert len(listed) == 319
-    assert sorted(store.dataset_names()) == sorted(ALL_SETS)
+    assert sorted({f.dataset for f in store.manifest().values()}) == sorted(ALL_SETS)
 
 
 def test_every_mirrored_file_verifies(root: Path) -> None:
@@ -60,7 +60,9 @@ def test_upstream_urls_are_pinned() -> None:
     assert m["wmt22-general/sources/generaltest2022.en-de.src.en"].url.endswith(
         "20240a2e96a50e823ea8cdf37fd8af52547146e3/txt/sources/generaltest2022.en-de.src.en"
     )
-    assert m["mkqa-mia-dev/mkqa-ja.jsonl"].url.endswith("ea2491a3e3a588e270b2dd30ce7e044584c3eeb5/data/eval/mkqa_dev.zip")
+    assert m["mkqa-mia-dev/mkqa-ja.jsonl"].url.endswith(
+        "ea2491a3e3a588e270b2dd30ce7e044584c3eeb5/data/eval/mkqa_dev.zip"
+    )
     assert m["xquad/LICENSE.CC-BY-SA-4.0.txt"].url is None
 
 
@@ -136,7 +138,9 @@ def upstream(tmp_path: Path, root: Path, monkeypatch):
     server.server.shutdown()
 
 
-def test_missing_files_are_downloaded_verified_and_kept(upstream: Path, tmp_path: Path, monkeypatch, fresh_cache) -> None:
+def test_missing_files_are_downloaded_verified_and_kept(
+    upstream: Path, tmp_path: Path, monkeypatch, fresh_cache
+) -> None:
     empty = tmp_path / "fresh-root"
     monkeypatch.setenv("HBNB_DATA", str(empty))
     rs = load_retrieval("mlqa-r", langs=["en", "de"])

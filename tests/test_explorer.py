@@ -3,6 +3,7 @@ notebook in a real JupyterLab driven by headless Chromium."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,6 @@ import matplotlib.pyplot as plt
 import nbformat
 import papermill
 import pytest
-
 from browser import (
     BASELINE_RUN,
     EXPERIMENT,
@@ -23,8 +23,9 @@ from browser import (
     run_all_cells,
     wait_until_idle,
 )
+
 from hbnb import report
-from hbnb.explorer import Explorer, find_experiments, not_significant, pngs, run_models
+from hbnb.report.explorer import DisplayData, Explorer, find_experiments, not_significant, run_models
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "05_explore.ipynb"
@@ -103,8 +104,9 @@ def test_run_a_drives_the_heatmap_and_run_b_only_the_comparison(explorer: Explor
 def test_the_delta_view_marks_the_pairs_whose_difference_is_not_significant(reports: Path, explorer: Explorer) -> None:
     results = report.load_results(reports / EXPERIMENT)
     delta, significant = explorer.delta_matrix()
-    expected = (report.pair_matrix(results.table, TRAINED_RUN, "mlqa-r", "map")
-                - report.pair_matrix(results.table, BASELINE_RUN, "mlqa-r", "map"))
+    expected = report.pair_matrix(results.table, TRAINED_RUN, "mlqa-r", "map") - report.pair_matrix(
+        results.table, BASELINE_RUN, "mlqa-r", "map"
+    )
     assert delta.equals(expected)
     assert significant.equals(report.delta_matrix(results, BASELINE_RUN, TRAINED_RUN, "mlqa-r", "map", 1000)[1])
     unmarked = not_significant(delta, significant)
@@ -147,8 +149,14 @@ def test_a_folder_without_evaluations_gets_a_message_not_a_crash(tmp_path: Path,
 
 def test_the_notebook_runs_under_papermill_with_its_default_selection(reports: Path, tmp_path: Path) -> None:
     out = tmp_path / "05_explore.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(out), parameters={"reports_dir": str(reports)},
-                               kernel_name="python3", cwd=str(NOTEBOOK.parent), progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters={"reports_dir": str(reports)},
+        kernel_name="python3",
+        cwd=str(NOTEBOOK.parent),
+        progress_bar=False,
+    )
     cells = nbformat.read(out, as_version=4).cells
     app_outputs = cells[-1].outputs
     assert [o.output_type for o in app_outputs] == ["display_data"]
@@ -156,7 +164,9 @@ def test_the_notebook_runs_under_papermill_with_its_default_selection(reports: P
 
 
 @pytest.mark.slow
-def test_the_explorer_redraws_in_jupyterlab_when_the_metric_changes(chromium: str, reports: Path, tmp_path: Path) -> None:
+def test_the_explorer_redraws_in_jupyterlab_when_the_metric_changes(
+    chromium: str, reports: Path, tmp_path: Path
+) -> None:
     """Real JupyterLab, real kernel, real browser: run the notebook, switch the metric, see a new heatmap."""
     from playwright.sync_api import sync_playwright
 
@@ -178,8 +188,10 @@ def test_the_explorer_redraws_in_jupyterlab_when_the_metric_changes(chromium: st
             assert before and before.startswith("data:image/png;base64,")
             page.select_option(".hbnb-metric select", "recall@1")
             page.wait_for_function(
-                "before => { const img = document.querySelector('.hbnb-heatmap img'); return img && img.src !== before; }",
-                arg=before, timeout=60_000,
+                "before => { const img = document.querySelector('.hbnb-heatmap img'); "
+                "return img && img.src !== before; }",
+                arg=before,
+                timeout=60_000,
             )
             wait_until_idle(page)  # the other views follow the heatmap; the screenshot should show them redrawn
             page.locator(".hbnb-explorer").screenshot(path=str(SCREENSHOT))
@@ -192,3 +204,8 @@ def test_the_explorer_redraws_in_jupyterlab_when_the_metric_changes(chromium: st
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def pngs(outputs: tuple[DisplayData, ...]) -> list[bytes]:
+    """The PNG images among outputs (what these tests compare to see that a view was redrawn)."""
+    return [base64.b64decode(o["data"]["image/png"]) for o in outputs if "image/png" in o["data"]]

@@ -10,8 +10,18 @@ from hbnb.languages import canonical, check_subset, known, name
 
 @pytest.mark.parametrize(
     ("raw", "code"),
-    [("deu", "de"), ("de", "de"), ("zh_cn", "zh"), ("cmn", "zh"), ("ZH-CN", "zh"), ("zsm", "ms"),
-     ("pes", "fa"), ("arq", "arq"), ("eng", "en"), ("lvs", "lv")],
+    [
+        ("deu", "de"),
+        ("de", "de"),
+        ("zh_cn", "zh"),
+        ("cmn", "zh"),
+        ("ZH-CN", "zh"),
+        ("zsm", "ms"),
+        ("pes", "fa"),
+        ("arq", "arq"),
+        ("eng", "en"),
+        ("lvs", "lv"),
+    ],
 )
 def test_canonical(raw: str, code: str) -> None:
     assert canonical(raw) == code

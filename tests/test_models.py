@@ -128,9 +128,7 @@ TRANSLATION_MARGIN = {"use-m": 0.3, "me5-small": 0.08}
 
 
 @pytest.mark.parametrize("spec", BUILTIN_MODELS)
-def test_translations_are_closer_than_unrelated_sentences(
-    spec: str, models: dict[str, SentenceTransformer]
-) -> None:
+def test_translations_are_closer_than_unrelated_sentences(spec: str, models: dict[str, SentenceTransformer]) -> None:
     model = models[spec]
     for language in ("deu", "rus", "cmn", "ara"):
         source, english = tatoeba(language, 100, step=10)

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from browser import launch_chromium, require_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "ci-artifacts"

@@ -16,10 +16,10 @@ from hbnb import models
 from hbnb.data import load_retrieval
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import column
-from hbnb.encoding import encode, model_fingerprint
 from hbnb.errors import MalformedDataError
-from hbnb.scoring import evaluate, metrics_from_ranks, rank, score_chunks
-from hbnb.trec import PoolRun, read_qrels, read_run
+from hbnb.evaluation import evaluate, metrics_from_ranks, rank, score_chunks
+from hbnb.evaluation.encoding import encode, model_fingerprint
+from hbnb.evaluation.trec import PoolRun
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,10 @@ def test_rank_matches_a_stable_sort_on_random_data_with_ties() -> None:
     langs = [["x", "y", "z"][i % 3] for i in range(300)]
     relevant = [sorted(rng.choice(300, size=3, replace=False).tolist()) for _ in range(50)]
     r = rank(q, c, langs, relevant, top_k=20, chunk=7)
-    scores = q @ c.T
+    # the reference scores each distinct vector once, so the copies tie exactly on every machine
+    # (a matrix product may round one column differently from its copy, depending on blocking)
+    unique, inverse = np.unique(c, axis=0, return_inverse=True)
+    scores = (q @ unique.T)[:, inverse.reshape(-1)]
     for i, rel in enumerate(relevant):
         order = _stable_order(scores[i])
         pos = np.empty(300, dtype=int)
@@ -91,6 +94,21 @@ def test_rank_matches_a_stable_sort_on_random_data_with_ties() -> None:
             same = [j for j in order if langs[j] == langs[cid]]
             assert r.rank_lang[i, k] == same.index(cid) + 1
         assert r.top[i].tolist() == order[:20].tolist()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 256])
+def test_identical_candidates_get_bit_identical_scores(chunk: int) -> None:
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(1100, 64)).astype(np.float32)
+    copies = [1, 63, 64, 511, 512, 513, 1099]  # on both sides of common block edges
+    c[copies] = c[0]
+    q = rng.normal(size=(40, 64)).astype(np.float32)
+    for _, block in score_chunks(q, c, chunk=chunk):
+        block = block.numpy()
+        assert (block[:, copies] == block[:, [0]]).all()
+    different = np.ones(1100, dtype=bool)
+    different[[0, *copies]] = False
+    assert len(np.unique(c[different], axis=0)) == different.sum()  # the others stay distinct vectors
 
 
 def test_average_precision_equals_sklearn_per_question(scored) -> None:
@@ -157,11 +175,20 @@ def test_trec_measures_equal_pytrec_eval_on_full_run_files(scored, tmp_path: Pat
         order = np.stack([sel[_stable_order(all_scores[i, sel])] for i in rows])
         depth = order.shape[1]
         forced = np.tile(np.arange(depth, 0, -1, dtype=np.float32), (len(rows), 1))  # trec_eval sorts by score
-        run = PoolRun(list(qids[rows]), order, forced, list(cand_ids), [[r for r in relevance[qids[i]] if r in set(cand_ids[sel])] for i in rows], "t")
+        run = PoolRun(
+            list(qids[rows]),
+            order,
+            forced,
+            list(cand_ids),
+            [[r for r in relevance[qids[i]] if r in set(cand_ids[sel])] for i in rows],
+            "t",
+        )
         run.write_run(str(tmp_path / "run.trec"))
         run.write_qrels(str(tmp_path / "qrels.trec"))
         qrels = read_qrels((tmp_path / "qrels.trec").read_text())
-        results = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(read_run((tmp_path / "run.trec").read_text()))
+        results = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(
+            read_run((tmp_path / "run.trec").read_text())
+        )
         for i in rows:
             mine = per_query.loc[(qids[i], y)]
             theirs = results[qids[i]]
@@ -254,8 +281,12 @@ def test_bad_input_is_refused_with_clear_errors() -> None:
 def test_paragraph_pools_give_ndcg_and_recall_at_100(use_m) -> None:
     ev = evaluate(use_m, "mlqa-r-paragraphs", langs=["en", "de"], n_resamples=50)
     t = ev.table
+    assert set(t.dataset) == set(ev.per_query.dataset) == {"mlqa-r-paragraphs"}  # not mlqa-r's results
     assert set(t.setting) == {"pair", "mono"}
-    assert set(zip(t[t.setting == "pair"].query_lang, t[t.setting == "pair"].cand_lang)) == {("en", "en"), ("de", "de")}
+    assert set(zip(t[t.setting == "pair"].query_lang, t[t.setting == "pair"].cand_lang)) == {
+        ("en", "en"),
+        ("de", "de"),
+    }
     ndcg = t[(t.setting == "pair") & (t.metric == "ndcg@10")].value
     assert ((ndcg > 0.2) & (ndcg <= 1)).all()
     assert ev.meta["candidates"] == "paragraph level"
@@ -278,27 +309,55 @@ def test_cli_evaluate_writes_every_output(tmp_path: Path) -> None:
 
     out = tmp_path / "eval"
     result = subprocess.run(
-        [sys.executable, "-m", "hbnb", "evaluate", "--model", "use-m", "--data", "mlqa-r", "--langs", "en", "de",
-         "--candidates", "sentence", "--out", str(out), "--run-depth", "20"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "hbnb",
+            "evaluate",
+            "--model",
+            "use-m",
+            "--data",
+            "mlqa-r",
+            "--langs",
+            "en",
+            "de",
+            "--candidates",
+            "sentence",
+            "--out",
+            str(out),
+            "--run-depth",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mono_map:" in result.stdout and "multilingual_map:" in result.stdout
     table = pd.read_parquet(out / "metrics.parquet")
     csv_table = pd.read_csv(out / "metrics.csv")
     assert len(csv_table) == len(table) and np.allclose(csv_table["value"], table["value"])
-    assert {"run", "dataset", "setting", "query_lang", "cand_lang", "metric", "value", "n_queries"} <= set(table.columns)
+    assert {"run", "dataset", "setting", "query_lang", "cand_lang", "metric", "value", "n_queries"} <= set(
+        table.columns
+    )
     per_query = pd.read_parquet(out / "per_query.parquet")
     assert len(per_query[per_query.cand_lang == "pool"]) == 1148 + 512
     run_lines = (out / "run.trec").read_text().splitlines()
     assert len(run_lines) == (1148 + 512) * 20
     qid, q0, doc, r, score, tag = run_lines[0].split()
     assert q0 == "Q0" and r == "1" and tag == "use-m" and float(score) > 0
-    assert len((out / "qrels.trec").read_text().splitlines()) == sum(len(x) for x in load_retrieval("mlqa-r", ["en", "de"]).relevance["candidate_ids"])
+    assert len((out / "qrels.trec").read_text().splitlines()) == sum(
+        len(x) for x in load_retrieval("mlqa-r", ["en", "de"]).relevance["candidate_ids"]
+    )
     meta = json.loads((out / "meta.json").read_text())
     assert meta["candidates"] == "sentence" and "tie_rule" in meta
-    bad = subprocess.run([sys.executable, "-m", "hbnb", "evaluate", "--model", "no/such-model", "--data", "mlqa-r", "--out", str(out)],
-                         capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    bad = subprocess.run(
+        [sys.executable, "-m", "hbnb", "evaluate", "--model", "no/such-model", "--data", "mlqa-r", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert bad.returncode == 2 and "no/such-model" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -309,7 +368,9 @@ def test_faiss_top_k_agrees_with_the_full_ranking_within_the_depth(use_m) -> Non
     assert top.meta["search"] == "faiss Flat top-20" and full.meta["search"] == "full ranking"
     a = full.per_query.set_index(["query_id", "cand_lang"]).sort_index()
     b = top.per_query.set_index(["query_id", "cand_lang"]).sort_index()
-    assert set(b.index) == {i for i in a.index if i[1] != "pool" and i[0].split("_")[0] == i[1]} | {i for i in a.index if i[1] == "pool"}
+    assert set(b.index) == {i for i in a.index if i[1] != "pool" and i[0].split("_")[0] == i[1]} | {
+        i for i in a.index if i[1] == "pool"
+    }
     common = b.index
     for metric in ("recall@1", "recall@10", "rr@10", "ndcg@10"):
         np.testing.assert_allclose(b.loc[common, metric], a.loc[common, metric], atol=1e-9)
@@ -325,11 +386,23 @@ def test_beir_folders_load_as_per_language_pools(use_m, tmp_path: Path) -> None:
         folder = tmp_path / lang
         (folder / "qrels").mkdir(parents=True)
         cands = [r for r in rs.candidates.to_list() if r["lang"] == lang]
-        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": r["id"].split("_", 1)[1], "title": r["title"], "text": r["paragraph"]}) + "\n" for r in cands))
+        (folder / "corpus.jsonl").write_text(
+            "".join(
+                json.dumps({"_id": r["id"].split("_", 1)[1], "title": r["title"], "text": r["paragraph"]}) + "\n"
+                for r in cands
+            )
+        )
         queries = [r for r in rs.queries.to_list() if r["lang"] == lang]
-        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": r["item_id"], "text": r["text"]}) + "\n" for r in queries))
+        (folder / "queries.jsonl").write_text(
+            "".join(json.dumps({"_id": r["item_id"], "text": r["text"]}) + "\n" for r in queries)
+        )
         rel = _relevance(rs)
-        lines = ["query-id\tcorpus-id\tscore"] + [f"{r['item_id']}\t{c.split('_', 1)[1]}\t1" for r in queries for c in rel[r["id"]] if c.startswith(lang + "_")]
+        lines = ["query-id\tcorpus-id\tscore"] + [
+            f"{r['item_id']}\t{c.split('_', 1)[1]}\t1"
+            for r in queries
+            for c in rel[r["id"]]
+            if c.startswith(lang + "_")
+        ]
         (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
         folders[lang] = folder
     from hbnb.data.beir import load_beir
@@ -340,5 +413,27 @@ def test_beir_folders_load_as_per_language_pools(use_m, tmp_path: Path) -> None:
     mine = evaluate(use_m, beir, n_resamples=50)
     direct = evaluate(use_m, "xquad-r-paragraphs", langs=["en", "de"], n_resamples=50)
     got = mine.table[(mine.table.setting == "pair") & (mine.table.metric == "ndcg@10")].set_index("query_lang").value
-    want = direct.table[(direct.table.setting == "pair") & (direct.table.metric == "ndcg@10")].set_index("query_lang").value
+    want = (
+        direct.table[(direct.table.setting == "pair") & (direct.table.metric == "ndcg@10")]
+        .set_index("query_lang")
+        .value
+    )
     np.testing.assert_allclose(got.sort_index(), want.sort_index(), atol=1e-9)
+
+
+def read_run(text: str) -> dict[str, dict[str, float]]:
+    """Parse run lines into {qid: {docid: score}} (the shape pytrec_eval takes)."""
+    run: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        qid, _, docid, _, score, *_ = line.split()
+        run.setdefault(qid, {})[docid] = float(score)
+    return run
+
+
+def read_qrels(text: str) -> dict[str, dict[str, int]]:
+    """Parse qrels lines into {qid: {docid: relevance}}."""
+    qrels: dict[str, dict[str, int]] = {}
+    for line in text.splitlines():
+        qid, _, docid, rel = line.split()
+        qrels.setdefault(qid, {})[docid] = int(rel)
+    return qrels

@@ -8,7 +8,16 @@ import pytest
 from scipy import stats
 
 from hbnb.errors import HbnbError, MalformedDataError, ParamsError
-from hbnb.significance import Comparison, Interval, compare, compare_strata, holm, macro, macro_ci, macro_cis
+from hbnb.evaluation.significance import (
+    Comparison,
+    Interval,
+    compare,
+    compare_strata,
+    holm,
+    macro,
+    macro_ci,
+    macro_cis,
+)
 
 STRATA = ["de->de", "de->en", "en->de", "en->en"]
 

@@ -4,19 +4,19 @@ A folder holds `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, 
 and `qrels/<split>.tsv` (`query-id`, `corpus-id`, `score`, with a header). Give one
 folder per language (MIRACL: one per language) to get per-language paragraph pools
 for nDCG@10 and recall@100; large corpora are then searched with faiss
-(`hbnb.scoring.evaluate(..., depth=...)`).
+(`hbnb.evaluation.evaluate(..., depth=...)`).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from datasets import Dataset
 
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.errors import DataFileError, MalformedDataError
+from hbnb.files import iter_jsonl
 from hbnb.languages import canonical
 
 
@@ -52,19 +52,11 @@ def load_beir(folders: dict[str, Path | str], split: str = "test", name: str = "
 
 def _jsonl(path: Path, required: tuple[str, ...]):
     if not path.is_file():
-        raise DataFileError(f"{path} is missing; a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MalformedDataError(f"{path}, line {line_no}: not valid JSON ({exc})") from exc
-            missing = [k for k in required if k not in record]
-            if missing:
-                raise MalformedDataError(f"{path}, line {line_no}: missing {', '.join(missing)}; expected {', '.join(required)}")
-            yield record
+        raise DataFileError(
+            f"{path} is missing; a BEIR folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+        )
+    for _, record in iter_jsonl(path, required):
+        yield record
 
 
 def _qrels(path: Path) -> dict[str, list[str]]:

@@ -110,11 +110,6 @@ def wmt22_pairs() -> list[str]:
     return [f"{canonical(s)}-{canonical(t)}" for s, t in _wmt_files()]
 
 
-def wmt22_references(pair: str) -> list[str]:
-    """Reference names available for one direction ("A", "B", ...)."""
-    return list(_wmt_pair(pair)[1])
-
-
 def _wmt_pair(pair: str) -> tuple[store.DataFile, dict[str, store.DataFile]]:
     by_pair = dict(zip(wmt22_pairs(), _wmt_files().values()))
     if pair not in by_pair:
@@ -191,4 +186,3 @@ def _neighbours_match(a: list[str], i: int, b: list[str], j: int) -> bool:
     before = i > 0 and j > 0 and a[i - 1] == b[j - 1]
     after = i + 1 < len(a) and j + 1 < len(b) and a[i + 1] == b[j + 1]
     return before or after
-

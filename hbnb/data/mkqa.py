@@ -8,14 +8,15 @@ cross-lingual retrieval.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 
 from datasets import Dataset
 
 from hbnb.data import store
+from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import cached
 from hbnb.errors import MalformedDataError, UnknownNameError
+from hbnb.files import iter_jsonl
 from hbnb.languages import canonical, check_subset
 
 COLUMNS = ("item_id", "lang", "question", "answers")
@@ -55,25 +56,39 @@ def _build(sources: list[store.DataFile]) -> Dataset:
 
 def _read(path: Path):
     """Yield (item_id, lang, question, answers) from one MKQA jsonl file, checking each record."""
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_no}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MalformedDataError(f"{where}: not valid JSON ({exc}); expected one JSON object per line") from exc
-            if not isinstance(rec, dict) or not all(k in rec for k in ("id", "lang", "question", "answers")):
-                raise MalformedDataError(f"{where}: expected an object with keys id, lang, question, answers")
-            raw_lang, rid = str(rec["lang"]), str(rec["id"])
-            suffix = f"_{raw_lang}"
-            if not rid.endswith(suffix) or not isinstance(rec["answers"], list):
-                raise MalformedDataError(
-                    f"{where}: id {rid!r} should end with '{suffix}' and answers should be a list"
-                )
-            try:
-                lang = canonical(raw_lang)
-            except UnknownNameError as exc:
-                raise UnknownNameError(f"{where}: {exc}") from None
-            yield rid[: -len(suffix)], lang, str(rec["question"]), [str(a) for a in rec["answers"]]
+    for where, rec in iter_jsonl(path, ("id", "lang", "question", "answers")):
+        raw_lang, rid = str(rec["lang"]), str(rec["id"])
+        suffix = f"_{raw_lang}"
+        if not rid.endswith(suffix) or not isinstance(rec["answers"], list):
+            raise MalformedDataError(f"{where}: id {rid!r} should end with '{suffix}' and answers should be a list")
+        try:
+            lang = canonical(raw_lang)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"{where}: {exc}") from None
+        yield rid[: -len(suffix)], lang, str(rec["question"]), [str(a) for a in rec["answers"]]
+
+
+def mkqa_retrieval(langs: list[str] | None = None) -> RetrievalSet:
+    """MKQA as a retrieval set: each question's relevant candidates are its translations."""
+    table = load_mkqa(langs)
+    ids = [f"{lang}_{item}" for lang, item in zip(table["lang"], table["item_id"])]
+    by_item: dict[str, list[str]] = {}
+    for cid, item in zip(ids, table["item_id"]):
+        by_item.setdefault(item, []).append(cid)
+    queries = Dataset.from_dict(
+        {"id": ids, "item_id": list(table["item_id"]), "lang": list(table["lang"]), "text": list(table["question"])}
+    )
+    n = len(ids)
+    candidates = Dataset.from_dict(
+        {
+            "id": ids,
+            "lang": list(table["lang"]),
+            "sentence": list(table["question"]),
+            "paragraph": [""] * n,
+            "paragraph_id": [""] * n,
+            "title": [""] * n,
+        }
+    )
+    relevant = [[c for c in by_item[item] if c != qid] for qid, item in zip(ids, table["item_id"])]
+    relevance = Dataset.from_dict({"query_id": ids, "candidate_ids": relevant})
+    return RetrievalSet("mkqa", queries, candidates, relevance)

@@ -23,7 +23,6 @@ from hbnb.languages import canonical
 
 COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title", "negative")
 USER_COLUMNS = ("id", "lang", "question", "passage")
-USER_OPTIONAL = ("negative",)
 
 # parallel QA name -> the SQuAD-format files with sentence breaks it is built from
 QA_SETS = {"xquad": "xquad-r", "mlqa": "mlqa-r"}

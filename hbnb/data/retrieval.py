@@ -71,8 +71,7 @@ class RetrievalSet:
             missing = [c for c in columns if c not in table.column_names]
             if missing:
                 raise MalformedDataError(
-                    f"{name}: the {label} table lacks column(s) {', '.join(missing)}; "
-                    f"expected {', '.join(columns)}"
+                    f"{name}: the {label} table lacks column(s) {', '.join(missing)}; expected {', '.join(columns)}"
                 )
         query_ids = _unique_ids(queries["id"], name, "queries")
         candidate_ids = _unique_ids(candidates["id"], name, "candidates")
@@ -80,8 +79,7 @@ class RetrievalSet:
             for row, lang in enumerate(table["lang"]):
                 if canonical(lang) != lang:
                     raise UnknownNameError(
-                        f"{name}: {label} row {row} has language {lang!r}; use the canonical "
-                        f"code {canonical(lang)!r}"
+                        f"{name}: {label} row {row} has language {lang!r}; use the canonical code {canonical(lang)!r}"
                     )
         _check_texts(column(queries, "text"), column(queries, "lang"), name, "queries", "text")
         cand_texts = [s or p for s, p in zip(column(candidates, "sentence"), column(candidates, "paragraph"))]
@@ -180,8 +178,8 @@ def _add_paragraph(lang: str, p: Paragraph, candidates: dict[str, list[str]]) ->
 
 
 def _append(columns: dict[str, list[str]], values: tuple[str, ...]) -> None:
-    for column, value in zip(columns, values):
-        columns[column].append(value)
+    for name, value in zip(columns, values):
+        columns[name].append(value)
 
 
 def _check_texts(texts: list[str], langs: list[str], name: str, label: str, what: str) -> None:

@@ -126,9 +126,7 @@ def _require(obj: Any, key: str, kind: type, path: Path, where: str) -> Any:
         raise MalformedDataError(f"{path}: {where}: missing key {key!r} (SQuAD format expected)")
     value = obj[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise MalformedDataError(
-            f"{path}: {where}: {key!r} is {type(value).__name__}, expected {kind.__name__}"
-        )
+        raise MalformedDataError(f"{path}: {where}: {key!r} is {type(value).__name__}, expected {kind.__name__}")
     return value
 
 
@@ -145,9 +143,7 @@ def squad_languages(name: str) -> list[str]:
     pattern, _ = _squad_set(name)
     prefix, suffix = pattern.split("{lang}")
     return sorted(
-        rel[len(prefix) : -len(suffix)]
-        for rel in store.manifest()
-        if rel.startswith(prefix) and rel.endswith(suffix)
+        rel[len(prefix) : -len(suffix)] for rel in store.manifest() if rel.startswith(prefix) and rel.endswith(suffix)
     )
 
 
@@ -163,8 +159,7 @@ def read_squad_set(name: str, langs: list[str] | None = None) -> dict[str, list[
     """Verified, parsed files of one SQuAD-format set: {lang: paragraphs}."""
     _, with_breaks = _squad_set(name)
     return {
-        lang: read_squad(store.path(f.path), with_breaks=with_breaks)
-        for lang, f in squad_files(name, langs).items()
+        lang: read_squad(store.path(f.path), with_breaks=with_breaks) for lang, f in squad_files(name, langs).items()
     }
 
 

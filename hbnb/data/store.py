@@ -103,26 +103,17 @@ def manifest() -> dict[str, DataFile]:
     return files
 
 
-def dataset_names() -> list[str]:
-    """The upstream data sets hbnb knows (as `hbnb data check` lists them)."""
-    return list(_UPSTREAM)
-
-
 def dataset_folder(dataset: str) -> str:
     """The folder a data set lives in under the data root."""
     if dataset not in _UPSTREAM:
-        raise UnknownNameError(
-            f"unknown data set {dataset!r}; known: {', '.join(_UPSTREAM)}"
-        )
+        raise UnknownNameError(f"unknown data set {dataset!r}; known: {', '.join(_UPSTREAM)}")
     return _UPSTREAM[dataset][0]
 
 
 def files_of(dataset: str) -> list[DataFile]:
     """The files of one data set, in path order."""
     folder = dataset_folder(dataset)
-    return sorted(
-        (f for f in manifest().values() if f.path.startswith(folder + "/")), key=lambda f: f.path
-    )
+    return sorted((f for f in manifest().values() if f.path.startswith(folder + "/")), key=lambda f: f.path)
 
 
 def _checkout_mirror() -> Path | None:
@@ -291,4 +282,3 @@ def check(root: Path | None = None, download: bool = False) -> list[FileStatus]:
         except DataFileError as exc:
             out.append(FileStatus(entry.dataset, entry.path, "missing", str(exc)))
     return out
-

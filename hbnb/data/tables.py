@@ -19,9 +19,9 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
 from hbnb.cache import build_lock, cache_dir
-from hbnb.files import atomic_dir, sweep_stale
 from hbnb.data import store
 from hbnb.data.store import DataFile
+from hbnb.files import atomic_dir, sweep_stale
 
 # Bump when any builder's output changes, so old caches are not reused.
 FORMAT_VERSION = 2

@@ -176,7 +176,9 @@ def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
     try:
         return _open(spec, device, local_files_only=False)
     except (OSError, ValueError) as error:
-        raise ModelNotFoundError(f"model {spec!r} could not be loaded from the hub ({error}). Accepted: {_ACCEPTED}.") from error
+        raise ModelNotFoundError(
+            f"model {spec!r} could not be loaded from the hub ({error}). Accepted: {_ACCEPTED}."
+        ) from error
 
 
 def _with_prefixes(model: SentenceTransformer, spec: str) -> SentenceTransformer:

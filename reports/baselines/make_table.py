@@ -30,13 +30,18 @@ def row(folder: Path, model: str, dataset: str) -> dict[str, object]:
     table = pd.read_parquet(folder / "metrics.parquet")
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     out: dict[str, object] = {
-        "model": model, "dataset": dataset, "candidates": meta["candidates"],
-        "n_queries": meta["n_queries"], "pool_size": meta["pool_size"],
+        "model": model,
+        "dataset": dataset,
+        "candidates": meta["candidates"],
+        "n_queries": meta["n_queries"],
+        "pool_size": meta["pool_size"],
     }
     for setting, metric, name in FIGURES:
         hit = table[(table.setting == setting) & (table.query_lang == "all") & (table.metric == metric)]
         if len(hit) != 1:
-            raise SystemExit(f"{folder}/metrics.parquet: expected one overall {setting} {metric} row, found {len(hit)}")
+            raise SystemExit(
+                f"{folder}/metrics.parquet: expected one overall {setting} {metric} row, found {len(hit)}"
+            )
         value = hit.iloc[0]
         out[name] = round(float(value.value), 4)
         out[f"{name}_ci_low"] = round(float(value.ci_low), 4)
@@ -48,13 +53,19 @@ def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     base = Path(sys.argv[1])
-    missing = [f"{base}/{m}-{d}" for m in MODELS for d in DATASETS if not (base / f"{m}-{d}" / "metrics.parquet").is_file()]
+    missing = [
+        f"{base}/{m}-{d}" for m in MODELS for d in DATASETS if not (base / f"{m}-{d}" / "metrics.parquet").is_file()
+    ]
     if missing:
-        raise SystemExit(f"no evaluation in {', '.join(missing)}; run `hbnb evaluate --model M --data D --out FOLDER` first")
+        raise SystemExit(
+            f"no evaluation in {', '.join(missing)}; run `hbnb evaluate --model M --data D --out FOLDER` first"
+        )
     df = pd.DataFrame([row(base / f"{m}-{d}", m, d) for m in MODELS for d in DATASETS])
     target = Path(__file__).with_name("zero_shot.csv")
     df.to_csv(target, index=False)
-    print(df[["model", "dataset", "mono_map", "cross_map", "multilingual_map", "rank_distance"]].to_string(index=False))
+    print(
+        df[["model", "dataset", "mono_map", "cross_map", "multilingual_map", "rank_distance"]].to_string(index=False)
+    )
     print(f"wrote {target}")
 
 

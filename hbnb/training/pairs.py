@@ -1,11 +1,4 @@
-"""The method's batch strategies as sentence-transformers batch samplers.
-
-- **X-X** (monolingual): one language per batch, drawn per batch (uniform over the
-  training languages, or weighted); query and passage both in it.
-- **X-Y** (cross-lingual): every example's query and passage in two different
-  languages, drawn per example from the allowed ordered pairs.
-- **hybrid**: per batch, monolingual with probability `alpha`, else cross-lingual.
-- **en-en**: English only, the classic baseline.
+"""The training data as pair codes over texts stored once: `PairIndex`.
 
 Texts are stored once per (item, language), in the parallel QA table. The training
 data set handed to the trainer holds only integer *pair codes*: code
@@ -13,29 +6,22 @@ data set handed to the trainer holds only integer *pair codes*: code
 in language `p`". A transform turns the codes of a batch into texts when the
 DataLoader asks for them, so nothing is materialised per language pair.
 
-An item is used at most once per epoch, so a batch never holds two rows of one item
-(a translation of the positive is never a negative). Under DDP the N per-process
-batches of one step are drawn as a group of the same kind and, for monolingual
-steps, the same language, so negatives gathered across processes stay pure.
+The index also validates the batching parameters against the table (languages,
+pairs, item counts) before any model is loaded.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
-from torch.utils.data import SequentialSampler
 from datasets import Dataset
 from datasets.table import InMemoryTable
-from sentence_transformers.base.sampler import DefaultBatchSampler
-from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
@@ -204,8 +190,7 @@ def _training_languages(params: BatchingParams, available: list[str], source: st
     if missing:
         key = "strategy 'en-en' needs" if params.strategy == "en-en" else "batching.languages has"
         raise ParamsError(
-            f"{key} {', '.join(repr(m) for m in missing)}, absent from {source}; "
-            f"allowed: {', '.join(available)}"
+            f"{key} {', '.join(repr(m) for m in missing)}, absent from {source}; allowed: {', '.join(available)}"
         )
     if params.strategy in ("x-y", "hybrid") and len(wanted) < 2:
         raise ParamsError(
@@ -310,201 +295,3 @@ def _active_items(index: PairIndex, params: BatchingParams) -> np.ndarray:
         rng = np.random.default_rng([params.seed, 104729])
         usable = np.sort(rng.choice(usable, size=params.train_items, replace=False))
     return usable
-
-
-class _Pool:
-    """The items not yet used this epoch, in shuffled order, findable per language."""
-
-    def __init__(self, order: np.ndarray, has: np.ndarray, pair_ok: np.ndarray) -> None:
-        self.has, self.pair_ok = has, pair_ok
-        self.used = np.zeros(len(has), dtype=bool)
-        self.seqs = [order[has[order, lang]] for lang in range(has.shape[1])] + [order[pair_ok[order]]]
-        self.starts = [0] * len(self.seqs)
-        self.left = [int(len(seq)) for seq in self.seqs]  # unused items per language, then for cross
-
-    def left_for(self, lang: int | None) -> int:
-        """Unused items that have `lang` (or, for None, some allowed pair)."""
-        return self.left[-1 if lang is None else lang]
-
-    def take(self, lang: int | None, n: int) -> np.ndarray:
-        """Up to n unused items having `lang` (None: some allowed pair), in shuffled order."""
-        k = -1 if lang is None else lang
-        seq, start = self.seqs[k], self.starts[k]
-        taken: list[np.ndarray] = []
-        count = 0
-        while count < n and start < len(seq):
-            chunk = seq[start : start + max(2 * n, 64)]
-            pos = np.nonzero(~self.used[chunk])[0][: n - count]
-            taken.append(chunk[pos])
-            count += len(pos)
-            start += int(pos[-1]) + 1 if count == n else len(chunk)
-        self.starts[k] = start
-        out = np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
-        self.used[out] = True
-        counts = self.has[out].sum(axis=0)
-        for lang_i in range(self.has.shape[1]):
-            self.left[lang_i] -= int(counts[lang_i])
-        self.left[-1] -= int(self.pair_ok[out].sum())
-        return out
-
-
-class HybridBatchSampler(DefaultBatchSampler):
-    """X-X, X-Y, hybrid and en-en batches over a `PairIndex` (see the module docstring).
-
-    Deterministic given the seed and the epoch (the trainer calls `set_epoch`).
-    `incomplete` says what happens when the items left this epoch cannot fill the
-    next group of batches: "drop" ends the epoch; "refill" tops the last group up with
-    items drawn from outside it (used earlier in the epoch), then ends the epoch.
-    """
-
-    def __init__(
-        self,
-        dataset: Dataset,
-        batch_size: int,
-        drop_last: bool = False,
-        valid_label_columns: list[str] | None = None,
-        generator: torch.Generator | None = None,
-        seed: int = 0,
-        *,
-        index: PairIndex,
-        world_size: int | None = None,
-    ) -> None:
-        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
-        self.index = index
-        self.params = index.params
-        self.world_size = world_size if world_size is not None else _world_size()
-        weights = self.params.language_weights
-        raw = np.array([weights.get(lang, 0.0) if weights else 1.0 for lang in index.languages])
-        self.weights = raw / raw.sum()
-
-    def __len__(self) -> int:
-        group = self.batch_size * self.world_size
-        n = len(self.index.active)
-        groups = math.ceil(n / group) if self.params.incomplete == "refill" else n // group
-        return groups * self.world_size
-
-    def __iter__(self):
-        for batch in self.batches(self.epoch):
-            yield self.index.codes(batch)
-
-    def batches(self, epoch: int) -> list[Batch]:
-        """The plan of one epoch: every batch with its kind, items and languages."""
-        rng = np.random.default_rng([self.params.seed, epoch])
-        pool = _Pool(rng.permutation(self.index.active), self.index.has, self.index.pair_ok())
-        need = self.batch_size * self.world_size
-        planned: list[Batch] = []
-        while len(planned) < len(self):
-            kind = self._kind(rng)
-            lang = self._language(rng, pool, need) if kind == "mono" else None
-            enough = pool.left_for(lang) >= need and not (kind == "mono" and lang is None)
-            if not enough and self.params.incomplete == "drop":
-                break
-            if not enough and kind == "mono" and lang is None:
-                lang = self._language(rng, pool, 1) if any(pool.left[:-1]) else self._language(rng, None, 0)
-            items = pool.take(lang, need)
-            if not enough:
-                items = np.concatenate([items, self._refill(rng, items, lang, need - len(items))])
-            planned += [self._batch(rng, kind, lang, part) for part in np.split(items, self.world_size)]
-            if not enough:
-                break
-        return planned
-
-    def _kind(self, rng: np.random.Generator) -> str:
-        strategy = self.params.strategy
-        if strategy in ("x-x", "en-en"):
-            return "mono"
-        if strategy == "x-y":
-            return "cross"
-        return "mono" if rng.random() < self.params.alpha else "cross"
-
-    def _language(self, rng: np.random.Generator, pool: _Pool | None, need: int) -> int | None:
-        """A language for a monolingual group (weighted), among those with `need` items left."""
-        ok = np.array([pool is None or pool.left_for(lang) >= need for lang in range(self.index.n_langs)])
-        weights = self.weights * ok
-        if weights.sum() == 0:
-            return None
-        return int(rng.choice(self.index.n_langs, p=weights / weights.sum()))
-
-    def _refill(self, rng: np.random.Generator, taken: np.ndarray, lang: int | None, n: int) -> np.ndarray:
-        """n items outside `taken` that can serve the batch kind (they were used earlier this epoch)."""
-        ok = self.index.has[:, lang] if lang is not None else self.index.pair_ok()
-        candidates = np.setdiff1d(self.index.active[ok[self.index.active]], taken)
-        if len(candidates) < n:
-            raise ParamsError(
-                f"batching.incomplete = 'refill' cannot fill a batch of {self.batch_size}: only "
-                f"{len(candidates) + len(taken)} items can serve it; lower batching.batch_size"
-            )
-        return rng.choice(candidates, size=n, replace=False)
-
-    def _batch(self, rng: np.random.Generator, kind: str, lang: int | None, items: np.ndarray) -> Batch:
-        if kind == "mono":
-            langs = np.full(len(items), lang, dtype=np.int64)
-            return Batch(kind, items, langs, langs)
-        pairs = np.array(self.index.pairs)
-        avail = self.index.has[items][:, pairs[:, 0]] & self.index.has[items][:, pairs[:, 1]]
-        choice = np.argmax(rng.random(avail.shape) * avail, axis=1)  # uniform among available pairs
-        chosen = pairs[choice]
-        return Batch(kind, items, chosen[:, 0], chosen[:, 1])
-
-
-class SamplerFactory:
-    """The trainer's `batch_sampler` hook: hbnb's sampler for the pair codes, sequential batches otherwise.
-
-    The trainer builds its evaluation loader with the same hook; a validation set
-    (plain anchor/positive rows, one per item) is read in order. The trainer pickles
-    its arguments into every checkpoint: a pickled factory keeps no data (it cannot
-    sample after unpickling, and says so).
-    """
-
-    def __init__(self, index: PairIndex | None) -> None:
-        self.index = index
-
-    def __call__(self, dataset: Dataset, batch_size: int, drop_last: bool, **kwargs: Any) -> DefaultBatchSampler:
-        if CODE_COLUMN not in dataset.column_names:
-            return DefaultBatchSampler(SequentialSampler(dataset), batch_size, drop_last, **kwargs)
-        if self.index is None:
-            raise RuntimeError("this sampler factory was unpickled from a checkpoint's arguments; build a new one")
-        return HybridBatchSampler(dataset, batch_size, drop_last, index=self.index, **kwargs)
-
-    def __reduce__(self):
-        return SamplerFactory, (None,)
-
-
-def _world_size() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size()
-    return 1
-
-
-@dataclass
-class RecordingCollator(SentenceTransformerDataCollator):
-    """The sentence-transformers collator, recording what each batch really held.
-
-    It strips the pair codes from the features and appends one record per batch
-    (kind, language, pair counts) to `records`, the realised batch mix.
-    """
-
-    index: PairIndex | None = None
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        codes = [f.pop(CODE_COLUMN) for f in features if CODE_COLUMN in f]
-        if codes and self.index is not None:
-            self.records.append(self.index.describe(codes))
-        return super().__call__(features)
-
-
-def realised_mix(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Summary of a batch log: share of monolingual batches, per-language and per-pair counts."""
-    kinds = Counter(r["kind"] for r in records)
-    langs = Counter(r["lang"] for r in records if r["kind"] == "mono")
-    pairs: Counter[str] = Counter()
-    for r in records:
-        pairs.update(r["pairs"])
-    return {
-        "batches": len(records),
-        "mono_share": kinds["mono"] / len(records) if records else 0.0,
-        "kinds": dict(kinds),
-        "mono_batches_per_language": dict(sorted(langs.items())),
-        "examples_per_pair": dict(sorted(pairs.items())),
-    }

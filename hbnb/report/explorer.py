@@ -1,6 +1,6 @@
 """An interactive explorer of finished experiments (ipywidgets), for `notebooks/05_explore.ipynb`.
 
-    from hbnb.explorer import Explorer
+    from hbnb.report.explorer import Explorer
     Explorer("../reports").show()
 
 It reads only what the evaluate stages wrote under `reports/<experiment>/` (through
@@ -28,15 +28,17 @@ from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hbnb import plots, report
+from hbnb import report
 from hbnb.errors import HbnbError
+from hbnb.evaluation.metrics import METRICS
+from hbnb.evaluation.tasks import for_results
+from hbnb.report import plots
 
 # the metrics offered first, in this order; any other per-pair metric of a data set follows
-METRIC_ORDER = ("map", "recall@1", "recall@10", "mrr@10", "ndcg@10", "recall@100", "accuracy@1")
+METRIC_ORDER = tuple(METRICS)
 ALL_MODELS = ""  # the model filter's "every model" value
 VIEWS = ("heatmap", "delta", "bias", "table")
 # which views a control's change invalidates (experiment, data set and model change all of them)
@@ -75,9 +77,8 @@ def metric_options(results: report.Results, dataset: str) -> list[str]:
 
 
 def has_pool(results: report.Results, dataset: str) -> bool:
-    """Whether the data set was scored as one multilingual pool (the only source of bias views)."""
-    t = results.table
-    return bool(((t.dataset == dataset) & (t.setting == "pool")).any())
+    """Whether the data set is scored as one multilingual pool (the only source of bias views)."""
+    return for_results(dataset).pool
 
 
 def default_pair(runs: list[str], baselines: set[str]) -> tuple[str, str]:
@@ -101,27 +102,31 @@ def figure_png(fig: Figure) -> bytes:
 
 def png_output(png: bytes, label: str) -> DisplayData:
     """An image as display data; `label` is its text form (what a reader without images sees)."""
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<figure: {label}>"}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<figure: {label}>"},
+    }
 
 
 def frame_output(frame: pd.DataFrame, caption: str) -> DisplayData:
     """A table as display data: HTML for the notebook, text for everything else."""
     shown = frame.round(3)
     body = f"<b>{html.escape(caption)}</b>" + shown.to_html(na_rep="", classes="hbnb-table")
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"text/html": body, "text/plain": f"{caption}\n{shown.to_string(na_rep='')}"}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"text/html": body, "text/plain": f"{caption}\n{shown.to_string(na_rep='')}"},
+    }
 
 
 def text_output(text: str) -> DisplayData:
     """A short note in place of a view (why it cannot be drawn for this selection)."""
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"text/html": f"<p><i>{html.escape(text)}</i></p>", "text/plain": text}}
-
-
-def pngs(outputs: tuple[DisplayData, ...]) -> list[bytes]:
-    """The PNG images among outputs (what a test compares to see that a view was redrawn)."""
-    return [base64.b64decode(o["data"]["image/png"]) for o in outputs if "image/png" in o["data"]]
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"text/html": f"<p><i>{html.escape(text)}</i></p>", "text/plain": text},
+    }
 
 
 # ----------------------------------------------------------------------------- views
@@ -136,8 +141,12 @@ def heatmap_view(results: report.Results, dataset: str, metric: str, run: str) -
 
 def not_significant(delta: pd.DataFrame, significant: pd.DataFrame) -> list[str]:
     """The language pairs ("x->y") whose difference is not significant: what the delta view marks n.s."""
-    return [f"{x}->{y}" for x in delta.index for y in delta.columns
-            if pd.notna(delta.loc[x, y]) and not bool(significant.loc[x, y])]
+    return [
+        f"{x}->{y}"
+        for x in delta.index
+        for y in delta.columns
+        if pd.notna(delta.loc[x, y]) and not bool(significant.loc[x, y])
+    ]
 
 
 def delta_view(
@@ -160,17 +169,19 @@ def bias_view(results: report.Results, dataset: str, runs: list[str], run_a: str
     distance = distance[[r for r in runs if r in distance.columns]]
     share = report.language_share(results, run_a, dataset)
     figures = [plots.rank_distance(distance), plots.language_share(share, f"top-10 language share: {run_a}")]
-    return tuple(png_output(figure_png(f), label) for f, label in zip(figures, ("rank distance", "top-10 share"), strict=True))
+    return tuple(
+        png_output(figure_png(f), label) for f, label in zip(figures, ("rank distance", "top-10 share"), strict=True)
+    )
 
 
 def headline_rows(results: report.Results, dataset: str, runs: list[str]) -> pd.DataFrame:
     """Runs x headline figures as "value [low, high]" (95% intervals where the evaluation has them)."""
     rows = report.headline(results, dataset)
     rows = rows[rows.run.isin(runs)]
-    digits = rows.figure.map(lambda f: 1 if f == "rank distance" else 3)
+    digits = {h.label: h.digits for h in for_results(dataset).headlines}
     text = [
-        f"{v:.{d}f}" if np.isnan(lo) else f"{v:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
-        for v, lo, hi, d in zip(rows.value, rows.ci_low, rows.ci_high, digits, strict=True)
+        report.cell_text(v, lo, hi, digits[f])
+        for v, lo, hi, f in zip(rows.value, rows.ci_low, rows.ci_high, rows.figure, strict=True)
     ]
     table = rows.assign(text=text).pivot(index="run", columns="figure", values="text")
     return table.reindex(index=list(dict.fromkeys(runs)), columns=list(dict.fromkeys(rows.figure)))
@@ -205,7 +216,8 @@ class Explorer:
         if not experiments:
             self.message = widgets.HTML(
                 f"<b>No evaluations under {html.escape(str(self.reports_dir.resolve()))}.</b> "
-                "The explorer reads <code>&lt;experiment&gt;/&lt;run&gt;/eval/&lt;data set&gt;/metrics.parquet</code>; "
+                "The explorer reads "
+                "<code>&lt;experiment&gt;/&lt;run&gt;/eval/&lt;data set&gt;/metrics.parquet</code>; "
                 "run an experiment first (<code>hbnb run params/demo.yaml</code>) or point it at another folder."
             ).add_class("hbnb-message")
             self.widget: widgets.Widget = self.message
@@ -227,8 +239,9 @@ class Explorer:
         display(self.widget)
 
     def _dropdown(self, name: str, label: str, options: list[str] | None = None) -> widgets.Dropdown:
-        control = widgets.Dropdown(options=options or [], description=label,
-                                   style={"description_width": "initial"}).add_class(f"hbnb-{name.replace('_', '-')}")
+        control = widgets.Dropdown(
+            options=options or [], description=label, style={"description_width": "initial"}
+        ).add_class(f"hbnb-{name.replace('_', '-')}")
         control.observe(lambda _: self.update(name), names="value")
         return control
 
@@ -236,14 +249,20 @@ class Explorer:
         def section(title: str, *children: widgets.Widget) -> widgets.Widget:
             return widgets.VBox([widgets.HTML(f"<h4>{title}</h4>"), *children])
 
-        return widgets.VBox([
-            widgets.HBox([self.experiment, self.dataset, self.metric]),
-            widgets.HBox([self.model, self.run_a, self.run_b]),
-            widgets.HBox([section("Run A per language pair", self.heatmap),
-                          section("Run B - run A (grey, n.s.: not significant)", self.delta)]),
-            section("Language bias", self.bias),
-            section("Table", self.table),
-        ]).add_class("hbnb-explorer")
+        return widgets.VBox(
+            [
+                widgets.HBox([self.experiment, self.dataset, self.metric]),
+                widgets.HBox([self.model, self.run_a, self.run_b]),
+                widgets.HBox(
+                    [
+                        section("Run A per language pair", self.heatmap),
+                        section("Run B - run A (grey, n.s.: not significant)", self.delta),
+                    ]
+                ),
+                section("Language bias", self.bias),
+                section("Table", self.table),
+            ]
+        ).add_class("hbnb-explorer")
 
     @contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -310,7 +329,9 @@ class Explorer:
         if self.run_a.value == self.run_b.value:
             return (text_output("Run A and run B are the same run: pick two runs to compare."),)
         delta, significant = self.delta_matrix()
-        return delta_view(delta, significant, self.dataset.value, self.metric.value, self.run_a.value, self.run_b.value)
+        return delta_view(
+            delta, significant, self.dataset.value, self.metric.value, self.run_a.value, self.run_b.value
+        )
 
     def _bias_outputs(self) -> tuple[DisplayData, ...]:
         assert self.results is not None

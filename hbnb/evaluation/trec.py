@@ -32,7 +32,9 @@ class PoolRun:
                 "docid": cand[self.top.ravel()],
                 "rank": np.tile(np.arange(1, k + 1), n),
                 "score": self.scores.ravel().astype(np.float64),
-                "tag": pa.array([self.tag.replace(" ", "_") or "hbnb"]).take(pa.array(np.zeros(n * k, dtype=np.int64))),
+                "tag": pa.array([self.tag.replace(" ", "_") or "hbnb"]).take(
+                    pa.array(np.zeros(n * k, dtype=np.int64))
+                ),
             }
         )
         _write_space_separated(table, path)
@@ -48,21 +50,3 @@ class PoolRun:
 def _write_space_separated(table: pa.Table, path: str) -> None:
     options = pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none")
     pacsv.write_csv(table, path, write_options=options)
-
-
-def read_run(text: str) -> dict[str, dict[str, float]]:
-    """Parse run lines into {qid: {docid: score}} (the shape pytrec_eval takes)."""
-    run: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        qid, _, docid, _, score, *_ = line.split()
-        run.setdefault(qid, {})[docid] = float(score)
-    return run
-
-
-def read_qrels(text: str) -> dict[str, dict[str, int]]:
-    """Parse qrels lines into {qid: {docid: relevance}}."""
-    qrels: dict[str, dict[str, int]] = {}
-    for line in text.splitlines():
-        qid, _, docid, rel = line.split()
-        qrels.setdefault(qid, {})[docid] = int(rel)
-    return qrels

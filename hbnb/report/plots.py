@@ -29,8 +29,17 @@ def _size(matrix: pd.DataFrame) -> tuple[float, float]:
 def heatmap(matrix: pd.DataFrame, title: str, *, fmt: str = ".2f", vmin: float | None = 0.0, vmax: float | None = 1.0):
     """Per-language-pair values: rows are query languages, columns candidate languages."""
     fig, ax = plt.subplots(figsize=_size(matrix))
-    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar_kws={"shrink": 0.8},
-                annot_kws={"fontsize": 8})
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt=fmt,
+        cmap="viridis",
+        vmin=vmin,
+        vmax=vmax,
+        ax=ax,
+        cbar_kws={"shrink": 0.8},
+        annot_kws={"fontsize": 8},
+    )
     ax.set_xlabel("candidate language")
     ax.set_ylabel("query language")
     ax.set_title(title)
@@ -44,11 +53,29 @@ def delta_heatmap(delta: pd.DataFrame, significant: pd.DataFrame, title: str, *,
     limit = float(np.nanmax(np.abs(delta.to_numpy()))) or 1.0
     labels = delta.map(lambda v: "" if pd.isna(v) else format(v, fmt))
     labels = labels.where(significant, labels + "\nn.s.")
-    sns.heatmap(delta, annot=labels, fmt="", cmap="RdBu", center=0, vmin=-limit, vmax=limit, ax=ax,
-                cbar_kws={"shrink": 0.8}, annot_kws={"fontsize": 7})
+    sns.heatmap(
+        delta,
+        annot=labels,
+        fmt="",
+        cmap="RdBu",
+        center=0,
+        vmin=-limit,
+        vmax=limit,
+        ax=ax,
+        cbar_kws={"shrink": 0.8},
+        annot_kws={"fontsize": 7},
+    )
     grey = np.where(significant.to_numpy() | delta.isna().to_numpy(), np.nan, 1.0)
-    ax.pcolormesh(np.arange(delta.shape[1] + 1), np.arange(delta.shape[0] + 1), grey, cmap="Greys", alpha=0.35,
-                  vmin=0, vmax=1.5, shading="flat")
+    ax.pcolormesh(
+        np.arange(delta.shape[1] + 1),
+        np.arange(delta.shape[0] + 1),
+        grey,
+        cmap="Greys",
+        alpha=0.35,
+        vmin=0,
+        vmax=1.5,
+        shading="flat",
+    )
     ax.set_xlabel("candidate language")
     ax.set_ylabel("query language")
     ax.set_title(title)
@@ -63,7 +90,9 @@ def loss_curve(loss_csv: Path | str):
     steps = [int(r["step"]) for r in rows if r["loss"]]
     loss = pd.Series([float(r["loss"]) for r in rows if r["loss"]], index=steps)
     ax.plot(loss.index, loss.to_numpy(), color="#bbb", lw=0.8, label="training loss (per step)")
-    ax.plot(loss.index, loss.rolling(20, min_periods=1).mean().to_numpy(), color="#333", label="training loss (mean of 20)")
+    ax.plot(
+        loss.index, loss.rolling(20, min_periods=1).mean().to_numpy(), color="#333", label="training loss (mean of 20)"
+    )
     evals = [(int(r["step"]), float(r["eval_loss"])) for r in rows if r["eval_loss"]]
     if evals:
         ax.plot(*zip(*evals), "o-", color="#c33", label="validation loss")

@@ -34,7 +34,7 @@ import yaml
 from filelock import FileLock, Timeout
 
 from hbnb.errors import HbnbError
-from hbnb.experiment import Baseline, RunSpec, baselines, load, runs
+from hbnb.experiment.sweep import RunSpec, baselines, load, runs
 from hbnb.files import write_text
 from hbnb.params import ExperimentParams
 
@@ -90,7 +90,7 @@ def _kernel_manager_class() -> type:
 def notebooks_dir() -> Path:
     """The stage notebook templates: `$HBNB_NOTEBOOKS`, else `notebooks/` of the checkout."""
     env = os.environ.get("HBNB_NOTEBOOKS")
-    folder = Path(env) if env else Path(__file__).resolve().parents[1] / "notebooks"
+    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "notebooks"
     if not (folder / "01_data.ipynb").is_file():
         raise HbnbError(f"no stage notebooks in {folder}; run hbnb from its checkout or set HBNB_NOTEBOOKS")
     return folder
@@ -102,7 +102,9 @@ def plan(params: ExperimentParams, params_path: Path, reports: Path) -> list[Sta
     specs = runs(params, str(params_path))
     stages = [_data_stage(params, specs, root, params_path)]
     for base in baselines(params, specs):
-        stages.append(_evaluate_stage(root / base.name, base.name, base.model, base.model, base.data, params, [], baseline=True))
+        stages.append(
+            _evaluate_stage(root / base.name, base.name, base.model, base.model, base.data, params, [], baseline=True)
+        )
     for spec in specs:
         stages.append(_train_stage(spec, root, params))
         model = str(root / spec.name / "train" / "model")
@@ -114,7 +116,7 @@ def plan(params: ExperimentParams, params_path: Path, reports: Path) -> list[Sta
             "report",
             "04_report.ipynb",
             root / "report",
-            {"experiment_dir": str(root)},
+            {"experiment_dir": str(root), "n_resamples": params.report.n_resamples},
             {"n_resamples": params.report.n_resamples},
             ["summary.csv"],
             [s.key for s in stages if s.key.startswith("evaluate/")],
@@ -226,7 +228,9 @@ def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable
         lock.release()
 
 
-def _run_locked(params: ExperimentParams, params_path: Path, root: Path, reports: Path, echo: Callable[[str], None]) -> Path:
+def _run_locked(
+    params: ExperimentParams, params_path: Path, root: Path, reports: Path, echo: Callable[[str], None]
+) -> Path:
     notebooks = notebooks_dir()
     stages = plan(params, params_path, reports)
     write_text(root / "params.yaml", params_path.read_text(encoding="utf-8"))
@@ -258,7 +262,10 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
     if stage.key.startswith("train/"):
         train = stage.inputs["train"]
         write_text(Path(stage.parameters["params_path"]), yaml.safe_dump(train, sort_keys=False, allow_unicode=True))
-        write_text(stage.folder / "run_spec.json", json.dumps({"name": stage.folder.name, "values": stage.inputs["values"]}, indent=2))
+        write_text(
+            stage.folder / "run_spec.json",
+            json.dumps({"name": stage.folder.name, "values": stage.inputs["values"]}, indent=2),
+        )
     try:
         papermill.execute_notebook(
             str(notebooks / stage.notebook),
@@ -272,7 +279,8 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
     except papermill.PapermillExecutionError as exc:
         export_html(stage.executed, stage.html)
         raise StageFailed(
-            f"stage {stage.key} failed: {exc.ename}: {exc.evalue.rstrip('.')}. The notebook with the error: {stage.html}. "
+            f"stage {stage.key} failed: {exc.ename}: {exc.evalue.rstrip('.')}. "
+            f"The notebook with the error: {stage.html}. "
             f"Fix the cause and run the same command again; finished stages are kept."
         ) from None
     export_html(stage.executed, stage.html)
@@ -299,10 +307,16 @@ def write_index(root: Path, stages: list[Stage]) -> Path:
     for stage in [s for s in stages if s.key == "report"] + [s for s in stages if s.key != "report"]:
         state = "done" if stage.record.is_file() else "failed" if stage.executed.is_file() else "not run"
         link = stage.html.relative_to(root).as_posix()
-        cell = f'<a href="{html.escape(link)}">{html.escape(stage.key)}</a>' if stage.html.is_file() else html.escape(stage.key)
+        cell = (
+            f'<a href="{html.escape(link)}">{html.escape(stage.key)}</a>'
+            if stage.html.is_file()
+            else html.escape(stage.key)
+        )
         rows.append(f"<tr><td>{cell}</td><td class='{state.replace(' ', '-')}'>{state}</td></tr>")
     summary = root / "report" / "summary.html"
-    table = summary.read_text(encoding="utf-8") if summary.is_file() else "<p>The comparison report is not ready yet.</p>"
+    table = (
+        summary.read_text(encoding="utf-8") if summary.is_file() else "<p>The comparison report is not ready yet.</p>"
+    )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(root.name)} - hbnb</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse}}

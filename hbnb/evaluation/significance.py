@@ -318,7 +318,8 @@ def _differences(a: pd.DataFrame, b: pd.DataFrame, value: str, key: str) -> pd.D
     only_b = merged[merged["_merge"] == "right_only"]
     if len(only_a) or len(only_b):
         raise MalformedDataError(
-            f"the runs hold different queries: {_missing(only_a, keys, 'a', 'b')}; {_missing(only_b, keys, 'b', 'a')}; "
+            f"the runs hold different queries: {_missing(only_a, keys, 'a', 'b')}; "
+            f"{_missing(only_b, keys, 'b', 'a')}; "
             "compare runs on the same queries"
         )
     merged[value] = merged[f"{value}_b"] - merged[f"{value}_a"]

@@ -68,8 +68,13 @@ def runs(params: ExperimentParams, source: str = "the experiment file") -> list[
         try:
             point = ExperimentParams.model_validate(merged)
             train = TrainParams.model_validate(
-                {**point.training.model_dump(), "model": point.model, "data": point.data.train,
-                 "batching": point.batching.model_dump(), "output_dir": "train"}
+                {
+                    **point.training.model_dump(),
+                    "model": point.model,
+                    "data": point.data.train,
+                    "batching": point.batching.model_dump(),
+                    "output_dir": "train",
+                }
             )
         except ValidationError as exc:
             raise ParamsError(format_errors(exc, f"{source}, run {name} ({_describe(values)})")) from None
@@ -84,6 +89,7 @@ def baselines(params: ExperimentParams, specs: list[RunSpec]) -> list[Baseline]:
     """One untuned evaluation per (model, evaluation data), shared by every run that uses them."""
     if not params.baseline:
         return []
+
     def evaluation(spec: RunSpec) -> str:
         return spec.data.model_dump_json(exclude={"train"})
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -31,13 +30,16 @@ from datasets import Dataset
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from hbnb.batching import PairIndex, RecordingCollator, SamplerFactory, realised_mix
-from hbnb.files import atomic_dir, write_atomic, write_text
 from hbnb.data.catalog import training_table
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
+from hbnb.files import atomic_dir, write_atomic, write_text
 from hbnb.languages import canonical
 from hbnb.params import TrainParams, load_yaml
+from hbnb.training.batch_log import BatchLog, RecordingCollator, merge_batch_logs, realised_mix
+from hbnb.training.distributed import process_rank, world_size
+from hbnb.training.pairs import PairIndex
+from hbnb.training.sampler import SamplerFactory
 
 MODEL_DIR = "model"
 TRAINER_STATE = "trainer_state.json"
@@ -78,7 +80,7 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
                 f"or delete that folder to start over"
             )
         return
-    if _rank() == 0:
+    if process_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text(existing, resolved)
 
@@ -131,10 +133,6 @@ def _validation_dataset(table: Dataset, held_out: set[str], params: TrainParams)
     return Dataset.from_dict(rows)
 
 
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
 def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | None, out: Path) -> Path:
     """Build the model, loss, arguments and trainer; train or resume; write the run's records."""
     import torch
@@ -149,10 +147,18 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
     if params.freeze_word_embeddings:
         models.freeze_word_embeddings(model)
     prefixes = models.prefixes(model)
-    prompts = {c: p for c, p in (("anchor", prefixes.query), ("positive", prefixes.passage), ("negative", prefixes.passage)) if p}
+    prompts = {
+        c: p
+        for c, p in (("anchor", prefixes.query), ("positive", prefixes.passage), ("negative", prefixes.passage))
+        if p
+    }
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    bf16 = params.bf16 if isinstance(params.bf16, bool) else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    distributed = world_size() > 1
+    bf16 = (
+        params.bf16
+        if isinstance(params.bf16, bool)
+        else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    )
     validating = eval_dataset is not None and params.validation is not None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
@@ -187,7 +193,7 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
     )
     loss = MultipleNegativesRankingLoss(model, scale=params.scale, gather_across_devices=distributed)
     collator = RecordingCollator(preprocess_fn=model.preprocess, prompts=prompts or {}, index=index)
-    log = _BatchLog(out, collator, params.gradient_accumulation_steps)
+    log = BatchLog(out, collator, params.gradient_accumulation_steps)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -220,7 +226,7 @@ def last_complete_checkpoint(out: Path) -> Path | None:
         try:
             json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            if _rank() == 0:
+            if process_rank() == 0:
                 shutil.rmtree(folder, ignore_errors=True)
             continue
         return folder
@@ -252,9 +258,9 @@ def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: 
         trainer.model.save(str(tmp))
     history = trainer.state.log_history
     _write_loss_curve(out / "loss.csv", history)
-    records = _merge_batch_logs(out)
+    records = merge_batch_logs(out)
     write_text(out / "batch_mix.json", json.dumps(realised_mix([r for r in records if r["rank"] == 0]), indent=2))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     steps_now = trainer.state.global_step - (_checkpoint_step(resumed) if resumed else 0)
     pairs = steps_now * params.batching.batch_size * params.gradient_accumulation_steps * world
     run = {
@@ -289,6 +295,7 @@ def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
         for key in ("loss", "learning_rate", "eval_loss"):
             if key in entry:
                 row[key] = entry[key]
+
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=["step", "loss", "learning_rate", "eval_loss"])
@@ -296,48 +303,6 @@ def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
             writer.writerows(rows[s] for s in sorted(rows))
 
     write_atomic(path, write)
-
-
-def _merge_batch_logs(out: Path) -> list[dict[str, Any]]:
-    """All processes' batch records, in (step, rank) order, written to batches.jsonl."""
-    records = []
-    for path in sorted(out.glob("batches.rank*.jsonl")):
-        records += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    records.sort(key=lambda r: (r["step"], r["rank"], r["micro"]))
-    write_text(out / "batches.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    return records
-
-
-class _BatchLog(TrainerCallback):
-    """Writes the batch records of each optimizer step to this process's log file.
-
-    The collator records every batch it builds, in order; the trainer's data loader
-    may fetch one batch ahead, so each step takes the oldest records, one per
-    gradient-accumulation micro-batch, and leaves the rest for the next step.
-    """
-
-    def __init__(self, out: Path, collator: RecordingCollator, per_step: int) -> None:
-        self.path = out / f"batches.rank{_rank()}.jsonl"
-        self.collator = collator
-        self.per_step = per_step
-
-    def truncate(self, step: int) -> None:
-        """Keep only steps up to `step` (a resume repeats the steps after its checkpoint)."""
-        if not self.path.is_file():
-            return
-        kept = [
-            line
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line and json.loads(line)["step"] <= step
-        ]
-        write_text(self.path, "".join(line + "\n" for line in kept))
-
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - trainer hook
-        taken = self.collator.records[: self.per_step]
-        del self.collator.records[: self.per_step]
-        with open(self.path, "a", encoding="utf-8") as fh:
-            for micro, record in enumerate(taken):
-                fh.write(json.dumps({"step": state.global_step, "rank": _rank(), "micro": micro, **record}) + "\n")
 
 
 class _Progress(TrainerCallback):

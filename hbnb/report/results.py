@@ -17,32 +17,10 @@ import numpy as np
 import pandas as pd
 
 from hbnb.errors import HbnbError
-from hbnb.significance import compare, compare_strata, holm
-
-# data set -> the figures its headline table shows: (setting, metric, label, higher is better)
-HEADLINES: dict[str, list[tuple[str, str, str, bool]]] = {
-    "retrieval": [
-        ("mono", "map", "monolingual mAP", True),
-        ("cross", "map", "cross-lingual mAP", True),
-        ("pool", "map", "multilingual mAP", True),
-        ("pool", "rank_distance", "rank distance", False),
-    ],
-    "paragraphs": [("mono", "ndcg@10", "nDCG@10", True), ("mono", "recall@100", "recall@100", True)],
-    "mkqa": [("cross", "map", "cross-lingual mAP", True), ("cross", "recall@1", "cross-lingual recall@1", True)],
-    "bitext": [("bitext", "accuracy@1", "accuracy@1", True)],
-}
-_PER_QUERY_COLUMN = {"map": "ap", "mrr@10": "rr@10"}
-
-
-def kind_of(dataset: str) -> str:
-    """Which headline family a data set belongs to."""
-    if dataset.endswith("-paragraphs"):
-        return "paragraphs"
-    if dataset in ("tatoeba", "wmt22"):
-        return "bitext"
-    if dataset == "mkqa":
-        return "mkqa"
-    return "retrieval"
+from hbnb.evaluation.metrics import per_query_column
+from hbnb.evaluation.significance import compare, compare_strata, holm
+from hbnb.evaluation.tables import headline_figures
+from hbnb.evaluation.tasks import for_results
 
 
 @dataclass(frozen=True)
@@ -73,13 +51,21 @@ def load_results(folder: Path | str) -> Results:
     for metrics in sorted(folder.glob("*/eval/*/metrics.parquet")):
         tables.append(_read_parquet(metrics))
     if not tables:
-        raise HbnbError(f"{folder} holds no evaluations yet (looked for */eval/*/metrics.parquet); run `hbnb run` first")
+        raise HbnbError(
+            f"{folder} holds no evaluations yet (looked for */eval/*/metrics.parquet); run `hbnb run` first"
+        )
     table = pd.concat(tables, ignore_index=True)
     for name in dict.fromkeys(table.run):
         info = _json(folder / name / "eval" / "info.json")
         values = _json(folder / name / "run_spec.json").get("values", {})
-        runs.append({"run": name, "model": _base_model(folder / name, info), "baseline": bool(info.get("baseline", False)),
-                     **{k: str(v) for k, v in values.items()}})
+        runs.append(
+            {
+                "run": name,
+                "model": _base_model(folder / name, info),
+                "baseline": bool(info.get("baseline", False)),
+                **{k: str(v) for k, v in values.items()},
+            }
+        )
     return Results(folder, table, pd.DataFrame(runs))
 
 
@@ -108,33 +94,32 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def headline(results: Results, dataset: str) -> pd.DataFrame:
     """One row per run: the data set's headline figures with their 95% intervals (long format)."""
-    t = results.table[results.table.dataset == dataset]
-    rows = []
-    for setting, metric, label, _ in HEADLINES[kind_of(dataset)]:
-        part = t[(t.setting == setting) & (t.metric == metric)]
-        if setting == "bitext":
-            part = part.groupby("run", sort=False).agg(value=("value", "mean")).reset_index()
-            part["ci_low"] = part["ci_high"] = np.nan
-        else:
-            part = part[part.query_lang == "all"][["run", "value", "ci_low", "ci_high"]]
-        rows.append(part.assign(figure=label))
-    return pd.concat(rows, ignore_index=True)
+    return headline_figures(results.table[results.table.dataset == dataset], for_results(dataset).headlines)
 
 
 def stratified(results: Results, run: str, dataset: str, setting: str, metric: str) -> pd.DataFrame:
     """Per-query values as significance wants them: item_id, stratum, query_id, value."""
     pq = results.per_query(run, dataset)
-    column = _PER_QUERY_COLUMN.get(metric, metric)
+    column = per_query_column(metric)
     if setting == "mono":
         pq = pq[pq.query_lang == pq.cand_lang]
     elif setting in ("cross", "bitext"):
         pq = pq[(pq.query_lang != pq.cand_lang) & (pq.cand_lang != "pool")]
     elif setting == "pool":
         pq = pq[pq.cand_lang == "pool"]
-    stratum = pq.query_lang if setting == "pool" else pq.query_lang + "->" + pq.cand_lang
+    return _values(pq, column, by_query_language=setting == "pool")
+
+
+def _values(pq: pd.DataFrame, column: str, by_query_language: bool = False) -> pd.DataFrame:
+    """item_id, stratum (the language pair, or the query language), query_id, value."""
+    stratum = pq.query_lang if by_query_language else pq.query_lang + "->" + pq.cand_lang
     return pd.DataFrame(
-        {"item_id": pq.item_id.to_numpy(), "stratum": stratum.to_numpy(),
-         "query_id": (pq.query_id + "|" + pq.cand_lang).to_numpy(), "value": pq[column].to_numpy(dtype=float)}
+        {
+            "item_id": pq.item_id.to_numpy(),
+            "stratum": stratum.to_numpy(),
+            "query_id": (pq.query_id + "|" + pq.cand_lang).to_numpy(),
+            "value": pq[column].to_numpy(dtype=float),
+        }
     )
 
 
@@ -148,41 +133,64 @@ def paper_table(results: Results, dataset: str, n_resamples: int = 2000) -> pd.D
     heads = headline(results, dataset)
     runs = results.run_names(dataset)
     cells = pd.DataFrame(index=runs)
-    for setting, metric, label, higher in HEADLINES[kind_of(dataset)]:
+    for h in for_results(dataset).headlines:
+        setting, metric, label = h.setting, h.metric, h.label
         col = heads[heads.figure == label].set_index("run")
         if col.empty:
             continue
-        best = col.value.idxmax() if higher else col.value.idxmin()
+        best = col.value.idxmax() if h.higher_is_better else col.value.idxmin()
         others = [r for r in runs if r != best and r in col.index]
-        p = [compare(stratified(results, best, dataset, setting, metric), stratified(results, r, dataset, setting, metric),
-                     n_resamples=n_resamples).p_randomization for r in others]
+        p = [
+            compare(
+                stratified(results, best, dataset, setting, metric),
+                stratified(results, r, dataset, setting, metric),
+                n_resamples=n_resamples,
+            ).p_randomization
+            for r in others
+        ]
         _, reject = holm(p) if p else ([], [])
         marks = {best: " ▲", **{r: (" †" if rej else "") for r, rej in zip(others, reject)}}
-        digits = 1 if metric == "rank_distance" else 3
-        cells[label] = [
-            _cell(col.loc[r], digits) + marks.get(r, "") if r in col.index else "" for r in runs
-        ]
+        cells[label] = [_cell(col.loc[r], h.digits) + marks.get(r, "") if r in col.index else "" for r in runs]
     return cells
 
 
 def _cell(row: pd.Series, digits: int) -> str:
-    if np.isnan(row.ci_low):
-        return f"{row.value:.{digits}f}"
-    return f"{row.value:.{digits}f} [{row.ci_low:.{digits}f}, {row.ci_high:.{digits}f}]"
+    return cell_text(row.value, row.ci_low, row.ci_high, digits)
+
+
+def cell_text(value: float, low: float, high: float, digits: int) -> str:
+    """ "value [low, high]", or the value alone where there is no interval."""
+    if np.isnan(low):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def pairwise(results: Results, dataset: str, n_resamples: int = 2000) -> pd.DataFrame:
     """Every pair of runs on every headline figure: delta (b - a), interval, p-values, Holm per figure."""
     rows = []
     runs = results.run_names(dataset)
-    for setting, metric, label, _ in HEADLINES[kind_of(dataset)]:
+    for h in for_results(dataset).headlines:
+        setting, metric, label = h.setting, h.metric, h.label
         block = []
         for i, a in enumerate(runs):
             for b in runs[i + 1 :]:
-                c = compare(stratified(results, a, dataset, setting, metric), stratified(results, b, dataset, setting, metric),
-                            n_resamples=n_resamples)
-                block.append({"figure": label, "run_a": a, "run_b": b, "delta": c.delta, "low": c.low, "high": c.high,
-                              "p_randomization": c.p_randomization, "p_bootstrap": c.p_bootstrap})
+                c = compare(
+                    stratified(results, a, dataset, setting, metric),
+                    stratified(results, b, dataset, setting, metric),
+                    n_resamples=n_resamples,
+                )
+                block.append(
+                    {
+                        "figure": label,
+                        "run_a": a,
+                        "run_b": b,
+                        "delta": c.delta,
+                        "low": c.low,
+                        "high": c.high,
+                        "p_randomization": c.p_randomization,
+                        "p_bootstrap": c.p_bootstrap,
+                    }
+                )
         if block:
             adjusted, reject = holm([r["p_randomization"] for r in block])
             for r, p, rej in zip(block, adjusted, reject):
@@ -208,7 +216,7 @@ def delta_matrix(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(b - a per language pair, significant per pair: randomization test, Holm across pairs)."""
     delta = pair_matrix(results.table, run_b, dataset, metric) - pair_matrix(results.table, run_a, dataset, metric)
-    setting = "bitext" if kind_of(dataset) == "bitext" else "pairs"
+    setting = for_results(dataset).pair_setting
     a = _all_pairs(results, run_a, dataset, metric, setting)
     b = _all_pairs(results, run_b, dataset, metric, setting)
     tests = compare_strata(a, b, n_resamples=n_resamples)
@@ -223,19 +231,16 @@ def _all_pairs(results: Results, run: str, dataset: str, metric: str, setting: s
     if setting == "bitext":
         return stratified(results, run, dataset, "bitext", metric)
     pq = results.per_query(run, dataset)
-    pq = pq[pq.cand_lang != "pool"]
-    column = _PER_QUERY_COLUMN.get(metric, metric)
-    return pd.DataFrame(
-        {"item_id": pq.item_id.to_numpy(), "stratum": (pq.query_lang + "->" + pq.cand_lang).to_numpy(),
-         "query_id": (pq.query_id + "|" + pq.cand_lang).to_numpy(), "value": pq[column].to_numpy(dtype=float)}
-    )
+    return _values(pq[pq.cand_lang != "pool"], per_query_column(metric))
 
 
 def bias(results: Results, dataset: str) -> pd.DataFrame:
     """Rank distance per query language and run (lower: less language bias)."""
     t = results.table
     part = t[(t.dataset == dataset) & (t.setting == "pool") & (t.metric == "rank_distance") & (t.query_lang != "all")]
-    return part.pivot(index="query_lang", columns="run", values="value").reindex(index=list(dict.fromkeys(part.query_lang)))
+    return part.pivot(index="query_lang", columns="run", values="value").reindex(
+        index=list(dict.fromkeys(part.query_lang))
+    )
 
 
 def language_share(results: Results, run: str, dataset: str) -> pd.DataFrame:
@@ -276,7 +281,9 @@ def write_summary(results: Results, folder: Path | str, n_resamples: int = 2000)
     long = pd.concat([headline(results, d).assign(dataset=d) for d in results.datasets], ignore_index=True)
     write_atomic(folder / "summary.csv", lambda p: long.to_csv(p, index=False))
     parts = [f"<h3>{d}</h3>" + t.to_html(classes="summary", border=0) for d, t in tables.items()]
-    note = ("<p>value [95% interval]; ▲ best in the column; † significantly different from the best "
-            "(paired randomization test over items, Holm-corrected, α = 0.05).</p>")
+    note = (
+        "<p>value [95% interval]; ▲ best in the column; † significantly different from the best "
+        "(paired randomization test over items, Holm-corrected, α = 0.05).</p>"
+    )
     write_text(folder / "summary.html", "\n".join(parts) + note)
     return tables

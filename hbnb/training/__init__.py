@@ -1,0 +1,32 @@
+"""hbnb.training: fine-tuning encoders with a batch strategy.
+
+- `pairs`: the training table as pair codes over texts stored once (`PairIndex`);
+- `sampler`: X-X, X-Y, hybrid and en-en batches as a sentence-transformers batch sampler;
+- `batch_log`: what each batch really held (`batches.jsonl`, `batch_mix.json`);
+- `trainer`: `train(params)` through `SentenceTransformerTrainer`, with resume;
+- `distributed`: the process rank and world size under DDP.
+
+`hbnb.batching` (the module before this package) still imports, as this package.
+"""
+
+from __future__ import annotations
+
+from hbnb.params import BatchingParams, TrainParams
+from hbnb.training.batch_log import RecordingCollator, realised_mix
+from hbnb.training.pairs import Batch, PairIndex
+from hbnb.training.sampler import HybridBatchSampler, SamplerFactory
+from hbnb.training.trainer import last_complete_checkpoint, load_params, train
+
+__all__ = [
+    "Batch",
+    "BatchingParams",
+    "HybridBatchSampler",
+    "PairIndex",
+    "RecordingCollator",
+    "SamplerFactory",
+    "TrainParams",
+    "last_complete_checkpoint",
+    "load_params",
+    "realised_mix",
+    "train",
+]

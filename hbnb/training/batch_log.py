@@ -1,0 +1,95 @@
+"""What each training batch really held: the collator's records, their per-step log, the realised mix.
+
+`RecordingCollator` records every batch it builds; `BatchLog` writes each optimizer
+step's records to `batches.rank<N>.jsonl`; `merge_batch_logs` joins the processes'
+logs into `batches.jsonl`, and `realised_mix` summarises it (`batch_mix.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
+from transformers import TrainerCallback
+
+from hbnb.files import read_jsonl, write_text
+from hbnb.training.distributed import process_rank
+from hbnb.training.pairs import CODE_COLUMN, PairIndex
+
+
+@dataclass
+class RecordingCollator(SentenceTransformerDataCollator):
+    """The sentence-transformers collator, recording what each batch really held.
+
+    It strips the pair codes from the features and appends one record per batch
+    (kind, language, pair counts) to `records`, the realised batch mix.
+    """
+
+    index: PairIndex | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        codes = [f.pop(CODE_COLUMN) for f in features if CODE_COLUMN in f]
+        if codes and self.index is not None:
+            self.records.append(self.index.describe(codes))
+        return super().__call__(features)
+
+
+def realised_mix(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Summary of a batch log: share of monolingual batches, per-language and per-pair counts."""
+    kinds = Counter(r["kind"] for r in records)
+    langs = Counter(r["lang"] for r in records if r["kind"] == "mono")
+    pairs: Counter[str] = Counter()
+    for r in records:
+        pairs.update(r["pairs"])
+    return {
+        "batches": len(records),
+        "mono_share": kinds["mono"] / len(records) if records else 0.0,
+        "kinds": dict(kinds),
+        "mono_batches_per_language": dict(sorted(langs.items())),
+        "examples_per_pair": dict(sorted(pairs.items())),
+    }
+
+
+def merge_batch_logs(out: Path) -> list[dict[str, Any]]:
+    """All processes' batch records, in (step, rank) order, written to batches.jsonl."""
+    records = []
+    for path in sorted(out.glob("batches.rank*.jsonl")):
+        records += read_jsonl(path)
+    records.sort(key=lambda r: (r["step"], r["rank"], r["micro"]))
+    write_text(out / "batches.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    return records
+
+
+class BatchLog(TrainerCallback):
+    """Writes the batch records of each optimizer step to this process's log file.
+
+    The collator records every batch it builds, in order; the trainer's data loader
+    may fetch one batch ahead, so each step takes the oldest records, one per
+    gradient-accumulation micro-batch, and leaves the rest for the next step.
+    """
+
+    def __init__(self, out: Path, collator: RecordingCollator, per_step: int) -> None:
+        self.path = out / f"batches.rank{process_rank()}.jsonl"
+        self.collator = collator
+        self.per_step = per_step
+
+    def truncate(self, step: int) -> None:
+        """Keep only steps up to `step` (a resume repeats the steps after its checkpoint)."""
+        if not self.path.is_file():
+            return
+        kept = [record for record in read_jsonl(self.path) if record["step"] <= step]
+        write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - trainer hook
+        taken = self.collator.records[: self.per_step]
+        del self.collator.records[: self.per_step]
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for micro, record in enumerate(taken):
+                fh.write(
+                    json.dumps({"step": state.global_step, "rank": process_rank(), "micro": micro, **record}) + "\n"
+                )
