@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hbnb import seeds
 from hbnb.errors import MalformedDataError, ParamsError
 
 ITEM = "item_id"
@@ -246,8 +247,7 @@ def holm(p_values: Sequence[float] | np.ndarray, alpha: float = ALPHA) -> tuple[
 
 def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """Independent streams for bootstrap and randomization, so each is the same in every caller."""
-    boot, flip = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(boot), np.random.default_rng(flip)
+    return seeds.rng(seed, "bootstrap"), seeds.rng(seed, "randomization")
 
 
 def _chunk_sizes(n_resamples: int, width: int) -> Iterator[int]:

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
+from hbnb import seeds
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
 from hbnb.params import BatchingParams
@@ -221,7 +222,7 @@ def _allowed_pairs(params: BatchingParams, langs: list[str]) -> list[tuple[int, 
                 f"batching.pairs = {params.pairs} asks for more pairs than the {len(every)} ordered "
                 f"pairs of {len(langs)} training languages; use 1..{len(every)} or 'all'"
             )
-        rng = np.random.default_rng([params.seed, 7919])
+        rng = seeds.rng(params.seed, "pairs")
         chosen = sorted(rng.choice(len(every), size=params.pairs, replace=False).tolist())
         return [every[i] for i in chosen]
     out = []
@@ -292,6 +293,6 @@ def _active_items(index: PairIndex, params: BatchingParams) -> np.ndarray:
                 f"batching.train_items = {params.train_items} exceeds the {len(usable)} usable items; "
                 f"use at most {len(usable)} (or leave it out for all)"
             )
-        rng = np.random.default_rng([params.seed, 104729])
+        rng = seeds.rng(params.seed, "train-items")
         usable = np.sort(rng.choice(usable, size=params.train_items, replace=False))
     return usable

@@ -25,6 +25,7 @@ from datasets import Dataset
 from sentence_transformers.base.sampler import DefaultBatchSampler
 from torch.utils.data import SequentialSampler
 
+from hbnb import seeds
 from hbnb.errors import ParamsError
 from hbnb.training.distributed import world_size as _default_world_size
 from hbnb.training.pairs import CODE_COLUMN, Batch, PairIndex
@@ -107,7 +108,7 @@ class HybridBatchSampler(DefaultBatchSampler):
 
     def batches(self, epoch: int) -> list[Batch]:
         """The plan of one epoch: every batch with its kind, items and languages."""
-        rng = np.random.default_rng([self.params.seed, epoch])
+        rng = seeds.rng(self.params.seed, "epoch", epoch)
         pool = _Pool(rng.permutation(self.index.active), self.index.has, self.index.pair_ok())
         need = self.batch_size * self.world_size
         planned: list[Batch] = []

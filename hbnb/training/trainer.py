@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from datasets import Dataset
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from hbnb import seeds
 from hbnb.data.catalog import training_table
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
@@ -105,7 +105,7 @@ def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
             f"validation.items = {n} holds out {count} of {len(candidates)} items; "
             f"it must leave at least 2 out and some in"
         )
-    rng = np.random.default_rng([params.seed, 15485863])
+    rng = seeds.rng(params.seed, "validation-items")
     return {candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)}
 
 
