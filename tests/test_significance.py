@@ -276,7 +276,7 @@ def test_nan_values_are_refused_with_column_and_count(run_a: pd.DataFrame) -> No
     ("call", "error", "pattern"),
     [
         (lambda df: macro(df.iloc[:0]), MalformedDataError, "no rows"),
-        (lambda df: macro(df.drop(columns="stratum")), MalformedDataError, "missing columns"),
+        (lambda df: macro(df.drop(columns="stratum")), MalformedDataError, "lacks column"),
         (lambda df: macro(df.assign(item_id=None)), MalformedDataError, "'item_id' has 800 missing"),
         (lambda df: macro(df.assign(value="x")), MalformedDataError, "expected numbers"),
         (lambda df: macro_ci(df, level=0), ParamsError, "level"),
@@ -284,7 +284,7 @@ def test_nan_values_are_refused_with_column_and_count(run_a: pd.DataFrame) -> No
         (lambda df: macro_ci(df, n_resamples=0), ParamsError, "n_resamples"),
         (lambda df: macro_ci(df[df["item_id"] == "0"]), MalformedDataError, "at least 2 items"),
         (lambda df: compare(df, df, level=1.5), ParamsError, "level"),
-        (lambda df: compare(df, df.drop(columns="query_id")), MalformedDataError, "run b: missing columns"),
+        (lambda df: compare(df, df.drop(columns="query_id")), MalformedDataError, "run b lacks column"),
     ],
 )
 def test_bad_input_is_refused_clearly(run_a: pd.DataFrame, call, error: type[HbnbError], pattern: str) -> None:

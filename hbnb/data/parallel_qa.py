@@ -17,7 +17,7 @@ import datasets
 from datasets import Dataset
 
 from hbnb.data.squad import Paragraph, Question, read_squad_set, squad_files, squad_languages
-from hbnb.data.tables import cached
+from hbnb.data.tables import cached, require_columns
 from hbnb.errors import MalformedDataError, UnknownNameError
 from hbnb.languages import canonical
 
@@ -98,13 +98,9 @@ def from_dataset(
     table = _open_user(source, split)
     if columns:
         table = table.rename_columns(columns)
-    missing = [c for c in USER_COLUMNS if c not in table.column_names]
-    if missing:
-        raise MalformedDataError(
-            f"{_describe(source)} lacks column(s) {', '.join(missing)}; it has "
-            f"{', '.join(table.column_names)}. Expected id, lang, question, passage "
-            f"(map yours with columns={{'their_name': 'id', ...}})"
-        )
+    require_columns(
+        table.column_names, USER_COLUMNS, _describe(source), " (map yours with columns={'their_name': 'id', ...})"
+    )
     ids = [str(x) for x in table["id"]]
     langs = [_user_lang(code, i, source) for i, code in enumerate(table["lang"])]
     questions = _texts(table["question"], "question", source)
@@ -197,11 +193,7 @@ def from_aligned(
         table = _open_user(name, split) if not config else _open_hub(name, config, split)
         if limit is not None:
             table = table.select(range(min(limit, table.num_rows)))
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise MalformedDataError(
-                f"{source} ({lang}) lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}"
-            )
+        require_columns(table.column_names, list(columns), f"{source} ({lang})")
         frame = table.select_columns(list(columns)).rename_columns(columns)
         rows = {"id": [str(i) for i in range(frame.num_rows)], "lang": [lang] * frame.num_rows, **frame.to_dict()}
         parts.append(Dataset.from_dict(rows))

@@ -20,7 +20,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict
 
 from hbnb.data.squad import Paragraph, read_squad_set, squad_files
-from hbnb.data.tables import cached, column
+from hbnb.data.tables import cached, column, require_columns
 from hbnb.errors import MalformedDataError, UnknownNameError
 from hbnb.languages import canonical
 
@@ -68,11 +68,7 @@ class RetrievalSet:
             (candidates, CANDIDATE_COLUMNS, "candidates"),
             (relevance, RELEVANCE_COLUMNS, "relevance"),
         ):
-            missing = [c for c in columns if c not in table.column_names]
-            if missing:
-                raise MalformedDataError(
-                    f"{name}: the {label} table lacks column(s) {', '.join(missing)}; expected {', '.join(columns)}"
-                )
+            require_columns(table.column_names, columns, f"{name}: the {label} table")
         query_ids = _unique_ids(queries["id"], name, "queries")
         candidate_ids = _unique_ids(candidates["id"], name, "candidates")
         for label, table in (("queries", queries), ("candidates", candidates)):

@@ -21,12 +21,23 @@ from datasets.utils import are_progress_bars_disabled, disable_progress_bars, en
 from hbnb.cache import build_lock, cache_dir
 from hbnb.data import store
 from hbnb.data.store import DataFile
+from hbnb.errors import MalformedDataError
 from hbnb.files import atomic_dir, sweep_stale
 
 # Bump when any builder's output changes, so old caches are not reused.
 FORMAT_VERSION = 2
 
 T = TypeVar("T", Dataset, DatasetDict)
+
+
+def require_columns(have: Sequence[str], need: Sequence[str], what: str, hint: str = "") -> None:
+    """Refuse a table that lacks any of `need`, naming it (`what`), the missing columns and the present ones."""
+    missing = [c for c in need if c not in have]
+    if missing:
+        raise MalformedDataError(
+            f"{what} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, have)) or 'none'}; "
+            f"expected {', '.join(need)}{hint}"
+        )
 
 
 def column(table: Dataset, name: str) -> list:

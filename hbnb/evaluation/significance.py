@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from hbnb import seeds
+from hbnb.data.tables import require_columns
 from hbnb.errors import MalformedDataError, ParamsError
 
 ITEM = "item_id"
@@ -344,7 +345,7 @@ def _table(df: pd.DataFrame, value: str) -> _Table:
 def _tables(df: pd.DataFrame, values: Sequence[str]) -> list[_Table]:
     """`_table` of several value columns of one frame: items and strata are factorised once."""
     for value in values:
-        _check_frame(df, [ITEM, STRATUM, value], "per-query values")
+        _check_frame(df, [ITEM, STRATUM, value], "the per-query table")
     items, _ = pd.factorize(df[ITEM], sort=True)
     strata_codes, strata = pd.factorize(df[STRATUM], sort=True)
     n_items = int(items.max()) + 1
@@ -363,9 +364,7 @@ def _tables(df: pd.DataFrame, values: Sequence[str]) -> list[_Table]:
 
 def _check_frame(df: pd.DataFrame, columns: list[str], what: str) -> None:
     """Columns present, rows present, no missing keys, finite numeric values (the last column)."""
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise MalformedDataError(f"{what}: missing columns {missing}; expected at least {columns}")
+    require_columns(list(df.columns), columns, what)
     if df.empty:
         raise MalformedDataError(f"{what}: no rows")
     *keys, value = columns

@@ -250,7 +250,7 @@ def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: 
 
     final = out / MODEL_DIR
     trainer.accelerator.wait_for_everyone()  # every process has written its last batch records
-    if not trainer.is_world_process_zero():
+    if process_rank() != 0:
         return final
     if final.exists():
         shutil.rmtree(final)
@@ -313,7 +313,7 @@ class _Progress(TrainerCallback):
         self.start = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 - trainer hook
-        if not state.is_world_process_zero or not logs:
+        if process_rank() != 0 or not logs:
             return
         if "eval_loss" in logs:
             print(f"step {state.global_step}/{state.max_steps}: validation loss {logs['eval_loss']:.4f}", flush=True)
