@@ -27,6 +27,7 @@ from hbnb.data import load_retrieval
 from hbnb.data.tables import column
 from hbnb.evaluation import evaluate
 from hbnb.evaluation.encoding import encode, model_fingerprint
+from hbnb.evaluation.ranking import twins
 
 
 def _status_mb(field: str) -> float:
@@ -92,6 +93,13 @@ def main() -> None:
         f"ranking and tables {result.meta['score_s']:.2f} s); peak extra memory {peak:.0f} MB"
     )
     print(f"the same plus the pool's top-1000 run.trec ranking (not in the loop below): {with_run_s:.2f} s")
+    start = time.perf_counter()
+    copies, _ = twins(c)
+    twins_s = time.perf_counter() - start
+    print(
+        f"of the ranking, finding identical candidate vectors (tie rule): {twins_s:.3f} s "
+        f"({twins_s / result.meta['score_s']:.1%} of ranking and tables; {len(copies)} copies)"
+    )
     if not args.skip_sklearn:
         loop_s = sklearn_loop(rs, q, c)
         print(f"per-question sklearn loop on the same embeddings: {loop_s:.1f} s")
