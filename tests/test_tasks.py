@@ -9,6 +9,7 @@ import pytest
 
 from hbnb import models
 from hbnb.cli import main
+from hbnb.data.bitext import load_tatoeba
 from hbnb.data.retrieval import load_retrieval
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.evaluation import METRICS, evaluate, tasks
@@ -128,3 +129,17 @@ def test_an_installed_package_registers_its_sets_through_the_entry_point(tmp_pat
         assert task.stats()["queries"]["per_language"] == {"de": get_task("mlqa-r").stats(["de"])["queries"]["total"]}
     finally:
         tasks.TASKS.pop("mlqa-r-de-paragraphs", None)
+
+
+def test_an_unregistered_task_object_is_summarised_by_its_own_headlines(use_m) -> None:
+    pools = PoolTask(name="mlqa-r-en-pool", loader=lambda langs: load_retrieval("mlqa-r", ["en"], level="paragraph"))
+    result = evaluate(use_m, pools, n_resamples=100)
+    assert "mlqa-r-en-pool" not in tasks.TASKS
+    assert set(result.summary()) == {"ndcg@10", "recall@100"}  # a PoolTask's headlines, not LAReQA's
+
+
+def test_a_bitext_task_without_counts_counts_its_table() -> None:
+    task = BitextTask(name="tatoeba-de-fr", loader=lambda langs: load_tatoeba(langs or ["de", "fr"]))
+    assert task.languages() == ["de", "en", "fr"]
+    counts = task.stats()
+    assert counts["kind"] == "bitext" and counts["rows_per_pair"] == {"de-en": 1000, "fr-en": 1000}

@@ -37,7 +37,7 @@ from hbnb.errors import UnknownNameError
 from hbnb.evaluation.metrics import METRICS, PAIR_METRICS, POOL_METRICS
 
 if TYPE_CHECKING:
-    from hbnb.evaluation.evaluate import Evaluation, ScoreOptions
+    from hbnb.evaluation.scoring import Evaluation, ScoreOptions
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class RetrievalTask(EvalTask):
         return PAIR_METRICS + (tuple(m for m in POOL_METRICS if m not in PAIR_METRICS) if self.pool else ())
 
     def score(self, model: Any, langs: list[str] | None, options: ScoreOptions) -> Evaluation:
-        from hbnb.evaluation.evaluate import score_retrieval
+        from hbnb.evaluation.scoring import score_retrieval
 
         return score_retrieval(model, self.name, self.load(langs), self.pairs, self.pool, self.candidate_role, options)
 
@@ -156,6 +156,10 @@ class RetrievalTask(EvalTask):
 class PoolTask(RetrievalTask):
     """One candidate pool per language, each searched by the queries of its language."""
 
+    headlines: tuple[Headline, ...] = (
+        Headline("ndcg@10", "mono", "ndcg@10", "nDCG@10"),
+        Headline("recall@100", "mono", "recall@100", "recall@100"),
+    )
     pool: bool = False
     pairs: Literal["all", "same", "cross"] = "same"
     heatmap_metric: str | None = None
@@ -181,7 +185,7 @@ class BitextTask(EvalTask):
         return ("accuracy@1",)
 
     def score(self, model: Any, langs: list[str] | None, options: ScoreOptions) -> Evaluation:
-        from hbnb.evaluation.evaluate import score_bitext
+        from hbnb.evaluation.scoring import score_bitext
 
         return score_bitext(model, self.name, self.load(langs), options)
 
@@ -256,10 +260,6 @@ for _name, _title in (("xquad-r", "XQuAD-R"), ("mlqa-r", "MLQA-R")):
         PoolTask(
             name=f"{_name}-paragraphs",
             description=f"{_title} paragraphs: per-language paragraph pools, read for nDCG@10 and recall@100",
-            headlines=(
-                Headline("ndcg@10", "mono", "ndcg@10", "nDCG@10"),
-                Headline("recall@100", "mono", "recall@100", "recall@100"),
-            ),
             loader=_lareqa(_name, "paragraph"),
             language_list=_languages_of(_name),
         )

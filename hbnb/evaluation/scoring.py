@@ -42,10 +42,11 @@ class Evaluation:
     per_query: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
     trec: PoolRun | None = None  # the multilingual pool's ranking, written as run.trec / qrels.trec
+    task: EvalTask | None = None  # what was scored (None: the registered task of `dataset`)
 
     def summary(self) -> dict[str, float]:
         """The task's headline figures (e.g. mono/cross/multilingual mAP and rank distance), by key."""
-        headlines = for_results(self.dataset).headlines
+        headlines = (self.task or for_results(self.dataset)).headlines
         figures = headline_figures(self.table, headlines).set_index("figure").value
         return {h.key: float(figures[h.label]) for h in headlines if h.label in figures.index}
 
@@ -124,6 +125,7 @@ def evaluate(
         run, candidates, cache, run_depth, n_resamples, batch_size, depth, index_factory, fingerprint
     )
     evaluation = task.score(model, langs, options)
+    evaluation.task = task
     evaluation.meta.update(
         {
             "run": run,
