@@ -18,6 +18,10 @@ STREAMS = {
     "train-items": 3,  # the items kept by `batching.train_items`
     "validation-items": 4,  # the items held out for the validation loss
     "epoch": 5,  # batch kinds, languages, items and pairs of one epoch (key: the epoch)
+    "design-languages": 6,  # the fixed order whose first n are `batching.n_languages` (design seed)
+    "design-pairs": 7,  # the fixed order whose first k are `batching.pairs: k` (design seed)
+    "design-items": 8,  # the fixed order whose first N are `batching.train_items` (design seed)
+    "seed-bootstrap": 9,  # two-level resamples over seeds and items (results over seed groups)
 }
 
 
