@@ -24,6 +24,8 @@ _EXPORTS = {
     **dict.fromkeys(("METRICS", "PAIR_METRICS", "POOL_METRICS", "Metric", "metrics_from_ranks"), "metrics"),
     **dict.fromkeys(("FULL_RANKING_LIMIT", "TIE_RULE", "Ranking", "rank", "rank_topk", "score_chunks"), "ranking"),
     **dict.fromkeys(("aggregate", "per_query_frame", "top_language_share"), "tables"),
+    **dict.fromkeys(("SeedComparison", "SeedInterval", "Verdict", "seed_compare", "seed_interval"), "replicates"),
+    **dict.fromkeys(("best", "directional", "equivalent"), "replicates"),
     **dict.fromkeys(("TASKS", "BitextTask", "EvalTask", "PoolTask", "RetrievalTask", "get_task", "register"), "tasks"),
 }
 __all__ = sorted(_EXPORTS)
