@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.evaluation import tasks
@@ -36,23 +36,100 @@ def _canonical_list(codes: list[str] | None) -> list[str] | None:
 
 
 class BatchingParams(Params):
-    """How training batches are drawn (the method's X-X, X-Y and hybrid strategies)."""
+    """How training batches are drawn (the method's X-X, X-Y and hybrid strategies, en-en, and
+    uncontrolled `random` batches), and the nested design they are drawn from.
 
-    strategy: Literal["x-x", "x-y", "hybrid", "en-en"] = "hybrid"
-    languages: list[str] | None = Field(None, description="training languages; default: all in the data")
+    The design (which languages, pairs and items a run trains on) is fixed by `design_seed`:
+    `n_languages`, `pairs: k` and `train_items` take the first n, k and N of fixed random
+    orders, so smaller designs are nested in larger ones. `seed` draws the batches; an
+    experiment's `seed` sets it (a replicate) and never `design_seed`, so the replicates of a
+    design train on the same languages, pairs and items.
+    """
+
+    strategy: Literal["x-x", "x-y", "hybrid", "en-en", "random"] = Field(
+        "hybrid",
+        description="x-x, x-y, hybrid, en-en (English only), or random: sentence-transformers' "
+        "NoDuplicatesBatchSampler over every valid pair, no control of batch languages",
+    )
+    languages: list[str] | None = Field(
+        None, description="the candidate training languages; default: all in the data (en-en: English)"
+    )
+    n_languages: int | None = Field(
+        None,
+        ge=1,
+        description="train on the first n of a fixed order of the candidate languages (languages_first, then "
+        "the rest in a random order of design_seed), so n=1, 2, 4 are nested; default: all candidates",
+    )
+    languages_first: list[str] = Field(
+        default_factory=list, description="languages that head the order of n_languages, in this order"
+    )
+    pair_count: Literal["unordered", "ordered"] = Field(
+        "unordered",
+        description="what `pairs: k` counts: unordered pairs {a, b}, each trained in both directions "
+        "(k at most L(L-1)/2), or ordered directions a-b (k at most L(L-1))",
+    )
     pairs: Literal["all"] | int | list[str] = Field(
-        "all", description="cross-lingual pairs: 'all' ordered pairs, k sampled pairs, or a list like ['en-de']"
+        "all",
+        description="cross-lingual pairs: 'all' ordered pairs; k: the first k of a fixed random order "
+        "(design_seed) of the training languages' pairs, counted as pair_count says, so k=1, 2, 4 are "
+        "nested; or a list of directions like ['en-de']",
     )
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of monolingual batches in hybrid")
     batch_size: int = Field(32, ge=2)
-    train_items: int | None = Field(None, ge=1, description="use this many items (sampled with the seed)")
-    seed: int = 0
+    train_items: int | None = Field(
+        None,
+        ge=1,
+        description="train on the first N usable items of a fixed random order of all the table's items "
+        "(design_seed), so N=100, 300, 1000 are nested and every strategy gets the same items",
+    )
+    seed: int = Field(0, description="draws the batches: a replicate (an experiment's seed sets it)")
+    design_seed: int = Field(
+        0, description="fixes the design: the orders behind n_languages, pairs: k and train_items"
+    )
     positive: Literal["sentence", "sentence+paragraph"] = "sentence"
     language_weights: dict[str, float] | None = Field(None, description="X-X language weights; default uniform")
     incomplete: Literal["drop", "refill"] = Field(
         "drop", description="when items left cannot fill a batch: drop them, or refill from other items"
     )
     hard_negatives: bool = False
+
+    @staticmethod
+    def min_languages(strategy: str) -> int:
+        """The fewest training languages a strategy works with."""
+        return 2 if strategy in ("x-y", "hybrid") else 1
+
+    @staticmethod
+    def max_pairs(n_languages: int, pair_count: str) -> int:
+        """The largest `pairs: k` for n training languages: L(L-1)/2 unordered pairs or L(L-1) directions."""
+        return n_languages * (n_languages - 1) // (2 if pair_count == "unordered" else 1)
+
+    @classmethod
+    def n_languages_problem(cls, n: int, strategy: str, candidates: int | None, where: str) -> str | None:
+        """Why n training languages cannot be (None: they can); `candidates`: how many there are (None: unknown)."""
+        low = cls.min_languages(strategy)
+        if n < low:
+            allowed = f"{low}..{candidates}"
+            if candidates is None:
+                allowed = f"{low} or more, up to the number of languages in the data"
+            return f"strategy {strategy!r} needs at least {low} training languages; allowed {allowed}"
+        if candidates is not None and n > candidates:
+            return f"more than the {candidates} candidate languages ({where}); allowed {low}..{candidates}"
+        return None
+
+    @classmethod
+    def pairs_problem(cls, k: int, n_languages: int, pair_count: str) -> str | None:
+        """Why `pairs: k` cannot be drawn from n training languages (None: it can)."""
+        top = cls.max_pairs(n_languages, pair_count)
+        if k <= top:
+            return None
+        if top == 0:
+            return f"{n_languages} training language has no cross-lingual pairs; leave pairs out (all)"
+        if pair_count == "unordered":
+            return (
+                f"more pairs than {n_languages} training languages allow ({top} unordered pairs, each trained in "
+                f"both directions); allowed 1..{top} (pair_count 'ordered' counts directions: 1..{2 * top})"
+            )
+        return f"more pairs than {n_languages} training languages allow ({top} ordered directions); allowed 1..{top}"
 
     @field_validator("languages")
     @classmethod
@@ -61,11 +138,40 @@ class BatchingParams(Params):
             raise ValueError("give at least one language, or leave it out for all")
         return _canonical_list(v)
 
+    @field_validator("n_languages")
+    @classmethod
+    def _n_languages(cls, v: int | None, info: ValidationInfo) -> int | None:
+        strategy, languages = info.data.get("strategy"), info.data.get("languages")
+        if v is None or strategy is None or strategy == "en-en":
+            return v
+        problem = cls.n_languages_problem(v, strategy, len(languages) if languages else None, "batching.languages")
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("languages_first")
+    @classmethod
+    def _languages_first(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        out = [_canon(c) for c in v]
+        if len(set(out)) != len(out):
+            raise ValueError(f"names a language twice ({', '.join(out)})")
+        languages = info.data.get("languages")
+        stray = [c for c in out if languages is not None and c not in languages]
+        if stray and info.data.get("strategy") != "en-en":
+            raise ValueError(f"names {', '.join(stray)}, not in batching.languages; allowed: {', '.join(languages)}")
+        return out
+
     @field_validator("pairs")
     @classmethod
-    def _pairs(cls, v: Any) -> Any:
+    def _pairs(cls, v: Any, info: ValidationInfo) -> Any:
         if isinstance(v, int) and v < 1:
             raise ValueError("k must be at least 1")
+        if isinstance(v, int) and info.data.get("strategy") in ("x-y", "hybrid", "random"):
+            n, languages = info.data.get("n_languages"), info.data.get("languages")
+            n = n if n is not None else len(languages) if languages else None
+            problem = cls.pairs_problem(v, n, info.data.get("pair_count", "unordered")) if n is not None else None
+            if problem:
+                raise ValueError(problem)
         if isinstance(v, list):
             out = []
             for pair in v:
@@ -126,7 +232,16 @@ class ValidationParams(Params):
 class TrainingParams(Params):
     """The optimisation side of a run (an experiment file's `training:` block)."""
 
-    max_steps: int = Field(100, ge=1)
+    budget: Literal["steps", "epochs"] = Field(
+        "steps", description="what fixes the run's length: max_steps, or epochs over the active training items"
+    )
+    max_steps: int = Field(100, ge=1, description="optimizer steps with budget 'steps' (ignored with 'epochs')")
+    epochs: float = Field(
+        1.0,
+        gt=0,
+        description="with budget 'epochs': pairs trained / active items; max_steps = ceil(epochs * items / "
+        "(batch_size * gradient_accumulation_steps * processes))",
+    )
     learning_rate: float = Field(3e-5, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
@@ -142,6 +257,8 @@ class TrainingParams(Params):
 
     @model_validator(mode="after")
     def _steps_fit(self) -> TrainingParams:
+        # for either budget; with 'epochs', save_steps is checked against the resolved steps with the data
+        # (hbnb.training.trainer.resolve), which this block cannot know
         if self.validation is not None and self.validation.keep_best and self.save_steps % self.validation.every:
             raise ValueError(
                 f"save_steps ({self.save_steps}) must be a multiple of validation.every "

@@ -97,12 +97,16 @@ def test_language_weights(xquad: Dataset) -> None:
     assert abs(share - 0.75) < 0.06
 
 
-def test_k_sampled_pairs_and_explicit_pairs(xquad: Dataset) -> None:
+def test_k_design_pairs_and_explicit_pairs(xquad: Dataset) -> None:
     s = sampler(xquad, strategy="x-y", pairs=3, seed=1)
     used = {(b.q_langs[i], b.p_langs[i]) for b in s.batches(0) for i in range(len(b.items))}
+    assert used == set(s.index.pairs) and len(used) == 6  # 3 unordered pairs, both directions of each
+    assert {(b, a) for a, b in used} == used
+    assert sampler(xquad, strategy="x-y", pairs=3, seed=2).index.pairs == s.index.pairs  # a replicate
+    assert sampler(xquad, strategy="x-y", pairs=3, design_seed=2).index.pairs != s.index.pairs
+    s = sampler(xquad, strategy="x-y", pairs=3, pair_count="ordered")
+    used = {(b.q_langs[i], b.p_langs[i]) for b in s.batches(0) for i in range(len(b.items))}
     assert used == set(s.index.pairs) and len(used) == 3
-    assert sampler(xquad, strategy="x-y", pairs=3, seed=1).index.pairs == s.index.pairs
-    assert sampler(xquad, strategy="x-y", pairs=3, seed=2).index.pairs != s.index.pairs
     s = sampler(xquad, strategy="hybrid", pairs=["en-de", "deu-eng"])
     names = {f"{s.index.languages[a]}-{s.index.languages[b]}" for a, b in s.index.pairs}
     assert names == {"en-de", "de-en"}
@@ -182,7 +186,10 @@ def test_recording_collator_sees_what_the_sampler_planned(xquad: Dataset) -> Non
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"strategy": "mixed"}, r"strategy: 'mixed' is not allowed; allowed: 'x-x', 'x-y', 'hybrid' or 'en-en'"),
+        (
+            {"strategy": "mixed"},
+            r"strategy: 'mixed' is not allowed; allowed: 'x-x', 'x-y', 'hybrid', 'en-en' or 'random'",
+        ),
         ({"alpha": 1.5}, r"alpha: 1.5: Input should be less than or equal to 1"),
         ({"pairs": ["en-en"]}, r"pairs: .*'en-en' is not a pair of two different languages"),
         ({"languages": ["en", "klingon"]}, r"languages: .*unknown language code 'klingon'"),
@@ -210,5 +217,9 @@ def test_data_dependent_errors(xquad: Dataset, mlqa: Dataset) -> None:
         PairIndex(xquad, BatchingParams(strategy="x-y", languages=["en"]))
     with pytest.raises(ParamsError, match=r"needs 'en', absent"):
         PairIndex(xquad.filter(lambda r: r["lang"] != "en"), BatchingParams(strategy="en-en"))
-    with pytest.raises(ParamsError, match=r"batching.pairs = 50 asks for more pairs than the 42"):
-        PairIndex(mlqa, BatchingParams(strategy="x-y", pairs=50))
+    with pytest.raises(
+        ParamsError, match=r"batching.pairs = 22: more pairs than 7 training languages .* allowed 1..21"
+    ):
+        PairIndex(mlqa, BatchingParams(strategy="x-y", pairs=22))
+    with pytest.raises(ParamsError, match=r"batching.pairs = 43: more pairs than 7 .* directions\); allowed 1..42"):
+        PairIndex(mlqa, BatchingParams(strategy="x-y", pairs=43, pair_count="ordered"))

@@ -144,7 +144,7 @@ def test_two_processes_share_the_batch_kind_and_language_of_each_step(tmp_path: 
     [
         (
             {"strategy": "mixed"},
-            "batching.strategy: 'mixed' is not allowed; allowed: 'x-x', 'x-y', 'hybrid' or 'en-en'",
+            "batching.strategy: 'mixed' is not allowed; allowed: 'x-x', 'x-y', 'hybrid', 'en-en' or 'random'",
         ),
         ({"alpha": 1.5}, "batching.alpha: 1.5: Input should be less than or equal to 1"),
         ({"languages": ["en", "ro"]}, "batching.languages has 'ro', absent from xquad; allowed: ar, de"),

@@ -6,12 +6,29 @@ data set handed to the trainer holds only integer *pair codes*: code
 in language `p`". A transform turns the codes of a batch into texts when the
 DataLoader asks for them, so nothing is materialised per language pair.
 
-The index also validates the batching parameters against the table (languages,
-pairs, item counts) before any model is loaded.
+The index also resolves the run's design against the table, and validates the
+batching parameters with it (languages, pairs, item counts) before any model is
+loaded. The design is nested: with one `batching.design_seed`,
+
+- `n_languages: n` trains the first n of a fixed order of the candidate languages
+  (`batching.languages`, or all in the data): `languages_first` in their order, then
+  the other candidates in a random order (stream "design-languages" over the sorted
+  candidates), so n=1, 2, 4 give nested sets;
+- `pairs: k` takes the first k of a fixed random order (stream "design-pairs") of the
+  pairs of the sorted candidates, restricted to the training languages: with
+  `pair_count: unordered` (the default) k counts unordered pairs {a, b} and both
+  directions of each are trained (k at most L(L-1)/2); with `ordered` k counts
+  directions (at most L(L-1)). k=1, 2, 4 are nested;
+- `train_items: N` takes the first N usable items of one fixed random order of all
+  the table's items (stream "design-items" over the sorted item ids), so N=100, 300,
+  1000 are nested and every strategy gets the same items where they are usable.
+
+The replicate seed (`batching.seed`) draws batches only; it never changes the design.
 """
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections import Counter
 from dataclasses import dataclass
@@ -91,9 +108,9 @@ class PairIndex:
         self.params = params
         arrow = table.with_format("arrow")[:]  # the selected rows, zero-copy when memory-mapped
         lang_codes, all_langs = _encode(arrow, "lang")
-        self.languages = _training_languages(params, all_langs, source)
+        self.languages, candidates = _training_languages(params, all_langs, source)
         self.lang_index = {lang: i for i, lang in enumerate(self.languages)}
-        self.pairs = _allowed_pairs(params, self.languages)
+        self.pairs = _allowed_pairs(params, self.languages, candidates)
         item_codes, item_ids = _encode(arrow, "item_id")
         self.row = _row_matrix(item_codes, len(item_ids), lang_codes, all_langs, self.languages)
         self.has = self.row >= 0
@@ -108,13 +125,17 @@ class PairIndex:
         self.item_of_row[self.row[items, langs]] = items
         self.lang_of_row[self.row[items, langs]] = langs
         self.item_ids = np.array(item_ids, dtype=object)
-        self.active = _active_items(self, params)
+        self.active = _active_items(self, params, source)
         self._columns = {c: _Column(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
         self._check_batch_size(source)
 
     @property
     def n_langs(self) -> int:
         return len(self.languages)
+
+    def pair_names(self) -> list[str]:
+        """The allowed ordered pairs as "q-p" language codes (empty for x-x and en-en)."""
+        return [f"{self.languages[a]}-{self.languages[b]}" for a, b in self.pairs]
 
     def pair_ok(self) -> np.ndarray:
         """Per item: does it exist in both languages of at least one allowed pair?"""
@@ -150,11 +171,32 @@ class PairIndex:
         out[CODE_COLUMN] = list(codes)
         return out
 
+    def valid_codes(self) -> np.ndarray:
+        """Every pair code the active items can serve, sorted: (item, q=p) for each training
+        language the item has, and (q, p) for each allowed pair it has in both languages."""
+        items, n = self.active, self.n_langs
+        parts = [self.row[items[self.has[items, q]], q] * n + q for q in range(n)]
+        for a, b in self.pairs:
+            both = items[self.has[items, a] & self.has[items, b]]
+            parts.append(self.row[both, a] * n + b)
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
     def training_dataset(self) -> Dataset:
-        """The data set the trainer sees: one int64 column of every possible pair code."""
-        n = self.table.num_rows * self.n_langs
-        codes = InMemoryTable.from_pydict({CODE_COLUMN: pa.array(np.arange(n, dtype=np.int64))})
-        ds = Dataset(codes, fingerprint=f"hbnb-pair-codes-{n}")  # no hashing of 8M integers
+        """The data set the trainer sees: one int64 column of pair codes, turned into texts on access.
+
+        For the controlled strategies it holds every possible code (row i is code i: the
+        sampler yields codes); for `random`, only the valid codes of the active items
+        (`valid_codes`), which sentence-transformers' own sampler draws rows of.
+        """
+        if self.params.strategy == "random":
+            values = self.valid_codes()
+            digest = hashlib.sha1(values.tobytes()).hexdigest()[:16]
+            fingerprint = f"hbnb-valid-codes-{len(values)}-{digest}"
+        else:
+            values = np.arange(self.table.num_rows * self.n_langs, dtype=np.int64)
+            fingerprint = f"hbnb-pair-codes-{len(values)}"  # no hashing of 8M integers
+        codes = InMemoryTable.from_pydict({CODE_COLUMN: pa.array(values)})
+        ds = Dataset(codes, fingerprint=fingerprint)
         ds.set_transform(_PairTexts(self))
         return ds
 
@@ -182,22 +224,39 @@ class PairIndex:
             )
 
 
-def _training_languages(params: BatchingParams, available: list[str], source: str) -> list[str]:
+def _training_languages(params: BatchingParams, available: list[str], source: str) -> tuple[list[str], list[str]]:
+    """(the training languages, the candidate languages they are chosen from)."""
     if params.strategy == "en-en":
-        wanted = ["en"]
+        candidates = ["en"]
+        where = "strategy 'en-en'"
     else:
-        wanted = params.languages if params.languages is not None else available
-    missing = [lang for lang in wanted if lang not in available]
+        candidates = params.languages if params.languages is not None else available
+        where = "batching.languages" if params.languages is not None else f"all in {source}"
+    missing = [lang for lang in candidates if lang not in available]
     if missing:
         key = "strategy 'en-en' needs" if params.strategy == "en-en" else "batching.languages has"
         raise ParamsError(
             f"{key} {', '.join(repr(m) for m in missing)}, absent from {source}; allowed: {', '.join(available)}"
         )
-    if params.strategy in ("x-y", "hybrid") and len(wanted) < 2:
+    if params.strategy in ("x-y", "hybrid") and len(candidates) < 2:
         raise ParamsError(
             f"batching.strategy {params.strategy!r} needs at least 2 training languages for "
-            f"cross-lingual batches; batching.languages gives {wanted}"
+            f"cross-lingual batches; batching.languages gives {candidates}"
         )
+    if params.strategy == "en-en" or (params.n_languages is None and not params.languages_first):
+        wanted = list(candidates)
+    else:
+        stray = [lang for lang in params.languages_first if lang not in candidates]
+        if stray:
+            raise ParamsError(
+                f"batching.languages_first has {', '.join(repr(x) for x in stray)}, not a candidate language "
+                f"({where}); allowed: {', '.join(candidates)}"
+            )
+        n = params.n_languages if params.n_languages is not None else len(candidates)
+        problem = BatchingParams.n_languages_problem(n, params.strategy, len(candidates), where)
+        if problem:
+            raise ParamsError(f"batching.n_languages = {n}: {problem}")
+        wanted = design_language_order(params, candidates)[:n]
     if params.language_weights is not None:
         unknown = [lang for lang in params.language_weights if lang not in wanted]
         if unknown:
@@ -205,26 +264,46 @@ def _training_languages(params: BatchingParams, available: list[str], source: st
                 f"batching.language_weights names {', '.join(unknown)}, not a training language; "
                 f"allowed: {', '.join(wanted)}"
             )
-    return list(wanted)
+    return list(wanted), list(candidates)
 
 
-def _allowed_pairs(params: BatchingParams, langs: list[str]) -> list[tuple[int, int]]:
-    """Ordered cross-lingual pairs as language indices: all, an explicit list, or k sampled."""
+def design_language_order(params: BatchingParams, candidates: list[str]) -> list[str]:
+    """The fixed order whose first n are `n_languages: n`: languages_first, then the other
+    candidates in the random order of the design seed (over the sorted candidates)."""
+    ordered = sorted(candidates)
+    shuffled = [ordered[i] for i in seeds.rng(params.design_seed, "design-languages").permutation(len(ordered))]
+    return list(params.languages_first) + [lang for lang in shuffled if lang not in params.languages_first]
+
+
+def design_pair_order(params: BatchingParams, candidates: list[str]) -> list[tuple[str, str]]:
+    """The fixed random order (design seed) of the candidates' pairs whose first k are `pairs: k`:
+    unordered pairs (a < b) or ordered directions, as `pair_count` says."""
+    names = sorted(candidates)
+    if params.pair_count == "unordered":
+        pool = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    else:
+        pool = [(a, b) for a in names for b in names if a != b]
+    return [pool[i] for i in seeds.rng(params.design_seed, "design-pairs").permutation(len(pool))]
+
+
+def _allowed_pairs(params: BatchingParams, langs: list[str], candidates: list[str]) -> list[tuple[int, int]]:
+    """Ordered cross-lingual pairs as language indices: all, an explicit list, or the first k of the design."""
     if params.strategy in ("x-x", "en-en"):
         return []
     index = {lang: i for i, lang in enumerate(langs)}
-    every = [(a, b) for a in range(len(langs)) for b in range(len(langs)) if a != b]
     if params.pairs == "all":
-        return every
+        return [(a, b) for a in range(len(langs)) for b in range(len(langs)) if a != b]
     if isinstance(params.pairs, int):
-        if params.pairs > len(every):
-            raise ParamsError(
-                f"batching.pairs = {params.pairs} asks for more pairs than the {len(every)} ordered "
-                f"pairs of {len(langs)} training languages; use 1..{len(every)} or 'all'"
-            )
-        rng = seeds.rng(params.seed, "pairs")
-        chosen = sorted(rng.choice(len(every), size=params.pairs, replace=False).tolist())
-        return [every[i] for i in chosen]
+        problem = BatchingParams.pairs_problem(params.pairs, len(langs), params.pair_count)
+        if problem:
+            raise ParamsError(f"batching.pairs = {params.pairs}: {problem}")
+        mine = [(a, b) for a, b in design_pair_order(params, candidates) if a in index and b in index]
+        out = []
+        for a, b in mine[: params.pairs]:
+            out.append((index[a], index[b]))
+            if params.pair_count == "unordered":
+                out.append((index[b], index[a]))
+        return out
     out = []
     for pair in params.pairs:
         a, b = pair.split("-")
@@ -283,16 +362,24 @@ def _nonempty(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(pc.greater(pc.utf8_length(table.column(column)), 0))
 
 
-def _active_items(index: PairIndex, params: BatchingParams) -> np.ndarray:
-    """Items that can serve the strategy, subsampled to `train_items` with the seed."""
+def design_item_order(item_ids: np.ndarray, design_seed: int) -> np.ndarray:
+    """The fixed random order (design seed) of all items, as indices into `item_ids`, whose first
+    usable N are `train_items: N`; drawn over the sorted ids, so the table's row order does not matter."""
+    by_id = np.argsort(np.asarray(item_ids, dtype=str), kind="stable")
+    return by_id[seeds.rng(design_seed, "design-items").permutation(len(by_id))]
+
+
+def _active_items(index: PairIndex, params: BatchingParams, source: str) -> np.ndarray:
+    """Items that can serve the strategy; with `train_items: N`, the first N of the design's item order."""
     mono = index.has.any(axis=1) if params.strategy != "x-y" else np.zeros(len(index.row), dtype=bool)
-    usable = np.nonzero(mono | index.pair_ok())[0]
-    if params.train_items is not None:
-        if params.train_items > len(usable):
-            raise ParamsError(
-                f"batching.train_items = {params.train_items} exceeds the {len(usable)} usable items; "
-                f"use at most {len(usable)} (or leave it out for all)"
-            )
-        rng = seeds.rng(params.seed, "train-items")
-        usable = np.sort(rng.choice(usable, size=params.train_items, replace=False))
-    return usable
+    ok = mono | index.pair_ok()
+    if params.train_items is None:
+        return np.nonzero(ok)[0]
+    order = design_item_order(index.item_ids, params.design_seed)
+    usable = order[ok[order]]
+    if params.train_items > len(usable):
+        raise ParamsError(
+            f"batching.train_items = {params.train_items} exceeds the {len(usable)} usable items of {source}; "
+            f"allowed 1..{len(usable)} (or leave it out for all)"
+        )
+    return np.sort(usable[: params.train_items])

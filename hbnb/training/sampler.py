@@ -1,4 +1,4 @@
-"""The method's batch strategies as one sentence-transformers batch sampler.
+"""The method's batch strategies as one sentence-transformers batch sampler, and the uncontrolled baseline.
 
 - **X-X** (monolingual): one language per batch, drawn per batch (uniform over the
   training languages, or weighted); query and passage both in it.
@@ -6,6 +6,21 @@
   languages, drawn per example from the allowed ordered pairs.
 - **hybrid**: per batch, monolingual with probability `alpha`, else cross-lingual.
 - **en-en**: English only, the classic baseline.
+- **random**: the "standard contrastive" training a user would otherwise run:
+  sentence-transformers' own `NoDuplicatesBatchSampler` over every valid pair of the
+  active items, all languages at once, with no control of batch languages. Its data
+  set (`PairIndex.training_dataset`) holds only the valid pair codes: (item, q=p) for
+  each training language an item has, and each allowed cross pair (q, p) it has in
+  both languages (`pairs` defaults to all ordered pairs, as for hybrid). A batch mixes
+  languages and monolingual and cross-lingual pairs (its logged kind is "mixed") and
+  never repeats a text, but may hold two translations of one item. Its batch order
+  comes from the trainer's generator and seed (`training.seed`, which an experiment's
+  `seed` sets with `batching.seed`); `alpha`, `language_weights` and `incomplete` do
+  not apply. An "epoch" of the training budget is still one pair per active item.
+
+The languages, pairs and items a run trains on (its nested design: `n_languages`,
+`pairs: k` counted per `pair_count`, `train_items`) are fixed by
+`batching.design_seed`, not by the batch seed; `hbnb.training.pairs` says how.
 
 The sampler yields pair codes of a `PairIndex` (`hbnb.training.pairs`). An item is
 used at most once per epoch, so a batch never holds two rows of one item (a
@@ -22,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from sentence_transformers.base.sampler import DefaultBatchSampler
+from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
 from torch.utils.data import SequentialSampler
 
 from hbnb import seeds
@@ -89,6 +104,8 @@ class HybridBatchSampler(DefaultBatchSampler):
         world_size: int | None = None,
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        if index.params.strategy == "random":
+            raise ValueError("strategy 'random' batches come from NoDuplicatesBatchSampler (SamplerFactory)")
         self.index = index
         self.params = index.params
         self.world_size = world_size if world_size is not None else _default_world_size()
@@ -167,7 +184,8 @@ class HybridBatchSampler(DefaultBatchSampler):
 
 
 class SamplerFactory:
-    """The trainer's `batch_sampler` hook: hbnb's sampler for the pair codes, sequential batches otherwise.
+    """The trainer's `batch_sampler` hook: hbnb's sampler for the pair codes (sentence-transformers'
+    `NoDuplicatesBatchSampler` for strategy `random`), sequential batches otherwise.
 
     The trainer builds its evaluation loader with the same hook; a validation set
     (plain anchor/positive rows, one per item) is read in order. The trainer pickles
@@ -183,6 +201,8 @@ class SamplerFactory:
             return DefaultBatchSampler(SequentialSampler(dataset), batch_size, drop_last, **kwargs)
         if self.index is None:
             raise RuntimeError("this sampler factory was unpickled from a checkpoint's arguments; build a new one")
+        if self.index.params.strategy == "random":
+            return NoDuplicatesBatchSampler(dataset, batch_size, drop_last, **kwargs)
         return HybridBatchSampler(dataset, batch_size, drop_last, index=self.index, **kwargs)
 
     def __reduce__(self):
