@@ -1,9 +1,12 @@
 """hbnb.training: fine-tuning encoders with a batch strategy.
 
-- `pairs`: the training table as pair codes over texts stored once (`PairIndex`);
-- `sampler`: X-X, X-Y, hybrid and en-en batches as a sentence-transformers batch sampler;
+- `pairs`: the training table as pair codes over texts stored once (`PairIndex`), and the
+  run's nested design (`n_languages`, `pairs: k`, `train_items` under `design_seed`);
+- `sampler`: X-X, X-Y, hybrid and en-en batches as a sentence-transformers batch sampler,
+  and `random` (sentence-transformers' `NoDuplicatesBatchSampler`, the uncontrolled baseline);
 - `batch_log`: what each batch really held (`batches.jsonl`, `batch_mix.json`);
-- `trainer`: `train(params)` through `SentenceTransformerTrainer`, with resume;
+- `trainer`: `train(params)` through `SentenceTransformerTrainer`, with resume; `resolve(params)`:
+  the design and budget of a run, validated against its data without a model;
 - `distributed`: the process rank and world size under DDP.
 
 `hbnb.batching` (the module before this package) still imports, as this package.
@@ -15,7 +18,7 @@ from hbnb.params import BatchingParams, TrainParams
 from hbnb.training.batch_log import RecordingCollator, realised_mix
 from hbnb.training.pairs import Batch, PairIndex
 from hbnb.training.sampler import HybridBatchSampler, SamplerFactory
-from hbnb.training.trainer import last_complete_checkpoint, load_params, train
+from hbnb.training.trainer import last_complete_checkpoint, load_params, resolve, train
 
 __all__ = [
     "Batch",
@@ -28,5 +31,6 @@ __all__ = [
     "last_complete_checkpoint",
     "load_params",
     "realised_mix",
+    "resolve",
     "train",
 ]

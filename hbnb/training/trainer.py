@@ -11,16 +11,26 @@ Next to the model, in the output folder, it writes:
 - `loss.csv`: the loss per step (and the validation loss where computed);
 - `batches.jsonl`: every batch's kind, language and language-pair counts, per step
   and process; `batch_mix.json`: its summary (the realised mix);
-- `run.json`: wall time, pairs per second, steps, versions of hbnb/torch/
+- `run.json`: the budget, the resolved and completed steps, the pairs trained and the
+  epochs they make (pairs / active items), the design (training languages, pairs,
+  active items), wall time, pairs per second, versions of hbnb/torch/
   sentence-transformers/transformers, and where the final model is.
+
+`resolve(params)` validates a run against its data without loading a model and returns
+its design and budget (what `hbnb run --plan` shows): the same checks, and the same
+errors, as `train`. A budget in epochs (`training.budget: epochs`) resolves to
+`ceil(epochs * active items / (batch_size * gradient_accumulation_steps * processes))`
+steps; warmup and the progress lines use the resolved steps.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +60,71 @@ def load_params(path: Path | str) -> TrainParams:
     return load_yaml(TrainParams, path)
 
 
-def train(params: TrainParams) -> Path:
-    """Train (or resume, or find finished) the run of `params`; returns the final model folder."""
-    out = Path(params.output_dir)
+@dataclass(frozen=True)
+class _Plan:
+    """A run resolved against its data: the table, the pair index (its design), the held-out items, the steps."""
+
+    table: Dataset
+    index: PairIndex
+    held_out: set[str]
+    steps: int
+    pairs_per_step: int
+
+    @property
+    def items(self) -> int:
+        return len(self.index.active)
+
+
+def _plan(params: TrainParams) -> _Plan:
+    """Validate `params` against the data (no model) and resolve the design and the steps."""
     table = training_table(params.data)
     source = params.data if isinstance(params.data, str) else "the aligned training data"
     held_out = _held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
+    pairs_per_step = params.batching.batch_size * params.gradient_accumulation_steps * world_size()
+    items = len(index.active)
+    if params.budget == "steps":
+        steps = params.max_steps
+    else:
+        steps = max(1, math.ceil(round(params.epochs * items / pairs_per_step, 9)))
+        if params.save_steps > steps:
+            raise ParamsError(
+                f"training.save_steps = {params.save_steps} is more than the {steps} steps that training.epochs = "
+                f"{params.epochs} makes ({items} items, {pairs_per_step} pairs a step); allowed 1..{steps}, "
+                f"so that the run writes a checkpoint to resume from"
+            )
+    return _Plan(table, index, held_out, steps, pairs_per_step)
+
+
+def resolve(params: TrainParams) -> dict[str, Any]:
+    """The run's design and budget, validated against its data without loading a model.
+
+    Keys: `languages` (the training languages), `pairs` (the ordered "q-p" directions; []
+    for x-x and en-en), `train_items` (active items), `steps` (the resolved max_steps),
+    `epochs` (steps * pairs per step / active items, to 4 decimals), `budget`. Raises the
+    ParamsError training would. Pairs per step count this process's world size.
+    """
+    plan = _plan(params)
+    return {
+        "languages": list(plan.index.languages),
+        "pairs": plan.index.pair_names(),
+        "train_items": plan.items,
+        "steps": plan.steps,
+        "epochs": round(plan.steps * plan.pairs_per_step / plan.items, 4),
+        "budget": params.budget,
+    }
+
+
+def train(params: TrainParams) -> Path:
+    """Train (or resume, or find finished) the run of `params`; returns the final model folder."""
+    out = Path(params.output_dir)
+    plan = _plan(params)
     _claim_output_dir(out, params)
     final = out / MODEL_DIR
     if (out / "run.json").is_file() and final.is_dir():
         return final
-    eval_dataset = _validation_dataset(table, held_out, params) if held_out else None
-    return _run_trainer(params, index, eval_dataset, out)
+    eval_dataset = _validation_dataset(plan.table, plan.held_out, params) if plan.held_out else None
+    return _run_trainer(params, plan, eval_dataset, out)
 
 
 def _claim_output_dir(out: Path, params: TrainParams) -> None:
@@ -86,18 +148,21 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
 
 
 def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
-    """Items kept out of training for the validation loss: fixed by the seed, not the strategy."""
+    """Items kept out of training for the validation loss: part of the design, so fixed by
+    `batching.design_seed`, not by the strategy or the replicate seed."""
     if params.validation is None:
         return set()
     langs = [canonical(x) for x in params.validation.languages]
-    present = set(table["lang"])
+    arrow = table.with_format("arrow")[:]
+    item_ids, row_langs = arrow.column("item_id").to_pylist(), arrow.column("lang").to_pylist()
+    present = set(row_langs)
     missing = [x for x in langs if x not in present]
     if missing:
         raise ParamsError(
             f"validation.languages has {', '.join(missing)}, absent from the training data; "
             f"allowed: {', '.join(sorted(present))}"
         )
-    candidates = sorted({item for item, lang in zip(table["item_id"], table["lang"]) if lang in langs})
+    candidates = sorted({item for item, lang in zip(item_ids, row_langs) if lang in langs})
     n = params.validation.items
     count = int(round(n * len(candidates))) if n < 1 else int(n)
     if not 2 <= count < len(candidates):
@@ -105,7 +170,7 @@ def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
             f"validation.items = {n} holds out {count} of {len(candidates)} items; "
             f"it must leave at least 2 out and some in"
         )
-    rng = seeds.rng(params.seed, "validation-items")
+    rng = seeds.rng(params.batching.design_seed, "validation-items")
     return {candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)}
 
 
@@ -133,7 +198,7 @@ def _validation_dataset(table: Dataset, held_out: set[str], params: TrainParams)
     return Dataset.from_dict(rows)
 
 
-def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | None, out: Path) -> Path:
+def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None, out: Path) -> Path:
     """Build the model, loss, arguments and trainer; train or resume; write the run's records."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -141,6 +206,7 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
 
     from hbnb import models
 
+    index = plan.index
     model = models.load(params.model)
     if params.max_seq_length is not None:
         model.max_seq_length = params.max_seq_length
@@ -162,13 +228,13 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
     validating = eval_dataset is not None and params.validation is not None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
-        max_steps=params.max_steps,
+        max_steps=plan.steps,
         per_device_train_batch_size=params.batching.batch_size,
         per_device_eval_batch_size=params.batching.batch_size,
         gradient_accumulation_steps=params.gradient_accumulation_steps,
         learning_rate=params.learning_rate,
         weight_decay=params.weight_decay,
-        warmup_steps=int(round(params.warmup_ratio * params.max_steps)),
+        warmup_steps=int(round(params.warmup_ratio * plan.steps)),
         optim="adamw_torch",
         bf16=bf16,
         seed=params.seed,
@@ -204,13 +270,13 @@ def _run_trainer(params: TrainParams, index: PairIndex, eval_dataset: Dataset | 
         callbacks=[log],
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(_Progress(params.max_steps))
+    trainer.add_callback(_Progress(plan.steps))
     resume = last_complete_checkpoint(out)
     log.truncate(_checkpoint_step(resume) if resume else 0)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     wall = time.perf_counter() - start
-    return _finish(trainer, params, out, wall, resume)
+    return _finish(trainer, params, plan, out, wall, resume)
 
 
 def last_complete_checkpoint(out: Path) -> Path | None:
@@ -240,7 +306,7 @@ def _checkpoint_step(folder: Path) -> int:
         return -1
 
 
-def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: Path | None) -> Path:
+def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: float, resumed: Path | None) -> Path:
     """Save the final model atomically and write loss curve, batch mix and run record (rank 0)."""
     import sentence_transformers
     import torch
@@ -263,9 +329,16 @@ def _finish(trainer: Any, params: TrainParams, out: Path, wall: float, resumed: 
     world = world_size()
     steps_now = trainer.state.global_step - (_checkpoint_step(resumed) if resumed else 0)
     pairs = steps_now * params.batching.batch_size * params.gradient_accumulation_steps * world
+    trained_pairs = trainer.state.global_step * params.batching.batch_size * params.gradient_accumulation_steps * world
     run = {
+        "budget": params.budget,
         "completed_steps": trainer.state.global_step,
-        "max_steps": params.max_steps,
+        "max_steps": plan.steps,
+        "epochs": round(trained_pairs / plan.items, 4),
+        "trained_pairs": trained_pairs,
+        "train_items": plan.items,
+        "languages": list(plan.index.languages),
+        "pairs": plan.index.pair_names(),
         "resumed_from": str(resumed) if resumed else None,
         "wall_time_s": round(wall, 3),
         "pairs_per_second": round(pairs / wall, 2) if wall > 0 else None,
