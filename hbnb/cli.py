@@ -93,7 +93,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hbnb.experiment.pipeline import main_run
 
-    return main_run(args.params, args.reports)
+    return main_run(args.params, args.reports, show_plan=args.plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="execute an experiment's stage notebooks into reports/<experiment>/")
     run.add_argument("params", help="an experiment file, e.g. params/demo.yaml")
     run.add_argument("--reports", default="reports", help="the reports folder (default: reports)")
+    run.add_argument(
+        "--plan",
+        action="store_true",
+        help="validate the file against its data and print the planned runs as JSON (name, group, seed, "
+        "resolved params); run nothing",
+    )
     run.set_defaults(func=_run)
     return parser
 

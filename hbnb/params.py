@@ -7,11 +7,21 @@ one `ParamsError` that names the file, the key, the bad value and what is allowe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from hbnb import designs
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.evaluation import tasks
 from hbnb.languages import canonical
@@ -93,44 +103,6 @@ class BatchingParams(Params):
     )
     hard_negatives: bool = False
 
-    @staticmethod
-    def min_languages(strategy: str) -> int:
-        """The fewest training languages a strategy works with."""
-        return 2 if strategy in ("x-y", "hybrid") else 1
-
-    @staticmethod
-    def max_pairs(n_languages: int, pair_count: str) -> int:
-        """The largest `pairs: k` for n training languages: L(L-1)/2 unordered pairs or L(L-1) directions."""
-        return n_languages * (n_languages - 1) // (2 if pair_count == "unordered" else 1)
-
-    @classmethod
-    def n_languages_problem(cls, n: int, strategy: str, candidates: int | None, where: str) -> str | None:
-        """Why n training languages cannot be (None: they can); `candidates`: how many there are (None: unknown)."""
-        low = cls.min_languages(strategy)
-        if n < low:
-            allowed = f"{low}..{candidates}"
-            if candidates is None:
-                allowed = f"{low} or more, up to the number of languages in the data"
-            return f"strategy {strategy!r} needs at least {low} training languages; allowed {allowed}"
-        if candidates is not None and n > candidates:
-            return f"more than the {candidates} candidate languages ({where}); allowed {low}..{candidates}"
-        return None
-
-    @classmethod
-    def pairs_problem(cls, k: int, n_languages: int, pair_count: str) -> str | None:
-        """Why `pairs: k` cannot be drawn from n training languages (None: it can)."""
-        top = cls.max_pairs(n_languages, pair_count)
-        if k <= top:
-            return None
-        if top == 0:
-            return f"{n_languages} training language has no cross-lingual pairs; leave pairs out (all)"
-        if pair_count == "unordered":
-            return (
-                f"more pairs than {n_languages} training languages allow ({top} unordered pairs, each trained in "
-                f"both directions); allowed 1..{top} (pair_count 'ordered' counts directions: 1..{2 * top})"
-            )
-        return f"more pairs than {n_languages} training languages allow ({top} ordered directions); allowed 1..{top}"
-
     @field_validator("languages")
     @classmethod
     def _languages(cls, v: list[str] | None) -> list[str] | None:
@@ -144,7 +116,7 @@ class BatchingParams(Params):
         strategy, languages = info.data.get("strategy"), info.data.get("languages")
         if v is None or strategy is None or strategy == "en-en":
             return v
-        problem = cls.n_languages_problem(v, strategy, len(languages) if languages else None, "batching.languages")
+        problem = designs.n_languages_problem(v, strategy, len(languages) if languages else None, "batching.languages")
         if problem:
             raise ValueError(problem)
         return v
@@ -169,7 +141,7 @@ class BatchingParams(Params):
         if isinstance(v, int) and info.data.get("strategy") in ("x-y", "hybrid", "random"):
             n, languages = info.data.get("n_languages"), info.data.get("languages")
             n = n if n is not None else len(languages) if languages else None
-            problem = cls.pairs_problem(v, n, info.data.get("pair_count", "unordered")) if n is not None else None
+            problem = designs.pairs_problem(v, n, info.data.get("pair_count", "unordered")) if n is not None else None
             if problem:
                 raise ValueError(problem)
         if isinstance(v, list):
@@ -365,6 +337,14 @@ class ReportParams(Params):
     run_depth: int = Field(100, ge=1, description="candidates per query in each pool run.trec")
 
 
+def _claim(text: str) -> str:
+    """A claim that parses, or a named block of claims (hbnb.experiment.claims)."""
+    from hbnb.experiment.claims import expand
+
+    expand([text])
+    return text
+
+
 class ExperimentParams(Params):
     """One experiment file under params/: runs = the grid of the `sweep:` block over the base values."""
 
@@ -382,6 +362,10 @@ class ExperimentParams(Params):
     )
     report: ReportParams = Field(default_factory=ReportParams)
     keep_checkpoints: bool = Field(False, description="keep training checkpoints after a run finishes")
+    claims: list[Annotated[str, AfterValidator(_claim)]] = Field(
+        default_factory=list,
+        description="claims about the strategies, e.g. 'hybrid > x-x on cross' or 'paper' (hbnb.experiment.claims)",
+    )
 
     @field_validator("sweep")
     @classmethod

@@ -10,18 +10,10 @@ import pytest
 
 from hbnb import seeds
 from hbnb.errors import MalformedDataError, ParamsError
-from hbnb.evaluation import replicates, significance
-from hbnb.evaluation.replicates import (
-    SeedComparison,
-    SeedInterval,
-    Verdict,
-    best,
-    directional,
-    equivalent,
-    seed_compare,
-    seed_interval,
-)
+from hbnb.evaluation import replicates, significance, verdicts
+from hbnb.evaluation.replicates import SeedComparison, SeedInterval, seed_compare, seed_interval
 from hbnb.evaluation.significance import macro, macro_ci
+from hbnb.evaluation.verdicts import Verdict, best, directional, equivalent
 
 STRATA = ["de->de", "de->en", "en->en"]
 N_ITEMS = 40
@@ -339,6 +331,8 @@ def test_bad_parameters_are_rejected() -> None:
 def test_names_are_exported_from_the_package() -> None:
     import hbnb.evaluation as evaluation
 
-    for name in ("SeedInterval", "SeedComparison", "Verdict", "seed_interval", "seed_compare", "directional"):
+    for name in ("SeedInterval", "SeedComparison", "seed_interval", "seed_compare"):
         assert getattr(evaluation, name) is getattr(replicates, name)
+    for name in ("Verdict", "directional", "equivalent", "best"):
+        assert getattr(evaluation, name) is getattr(verdicts, name)
     assert {"equivalent", "best"} <= set(evaluation.__all__)

@@ -18,7 +18,7 @@ from datasets import Dataset
 
 from hbnb.data.squad import Paragraph, Question, read_squad_set, squad_files, squad_languages
 from hbnb.data.tables import cached, require_columns
-from hbnb.errors import MalformedDataError, UnknownNameError
+from hbnb.errors import DataFileError, MalformedDataError, UnknownNameError
 from hbnb.languages import canonical
 
 COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title", "negative")
@@ -204,7 +204,7 @@ def _open_hub(name: str, config: str, split: str) -> Dataset:
     try:
         return datasets.load_dataset(name, config, split=split)
     except Exception as exc:  # noqa: BLE001 - the hub raises many kinds
-        raise MalformedDataError(
+        raise DataFileError(
             f"cannot load {name!r} (config {config!r}, split {split!r}) from a data hub "
             f"({type(exc).__name__}: {exc}); this needs a reachable hub, or give a local copy's path"
         ) from exc

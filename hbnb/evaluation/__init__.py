@@ -6,7 +6,9 @@
 - `metrics`: per-query metrics from ranks, and the table naming every metric;
 - `tables`: the tidy per-query and metrics tables, headline figures;
 - `scoring`: `evaluate(model, task)` and `evaluate_to(folder, ...)`;
-- `significance`: intervals and paired tests over items; `trec`: TREC run/qrels files.
+- `significance`: intervals and paired tests over items; `trec`: TREC run/qrels files;
+- `replicates`: intervals and paired comparisons over seed groups (seed x item bootstrap);
+- `verdicts`: supported / refuted / inconclusive verdicts on claims (directional, TOST, best).
 
 `hbnb.scoring` (the module before this package) still imports as this package. The names
 below are imported on first use, so `hbnb.evaluation.tasks` (which parameter validation
@@ -24,8 +26,8 @@ _EXPORTS = {
     **dict.fromkeys(("METRICS", "PAIR_METRICS", "POOL_METRICS", "Metric", "metrics_from_ranks"), "metrics"),
     **dict.fromkeys(("FULL_RANKING_LIMIT", "TIE_RULE", "Ranking", "rank", "rank_topk", "score_chunks"), "ranking"),
     **dict.fromkeys(("aggregate", "per_query_frame", "top_language_share"), "tables"),
-    **dict.fromkeys(("SeedComparison", "SeedInterval", "Verdict", "seed_compare", "seed_interval"), "replicates"),
-    **dict.fromkeys(("best", "directional", "equivalent"), "replicates"),
+    **dict.fromkeys(("SeedComparison", "SeedInterval", "seed_compare", "seed_interval"), "replicates"),
+    **dict.fromkeys(("Verdict", "best", "directional", "equivalent"), "verdicts"),
     **dict.fromkeys(("TASKS", "BitextTask", "EvalTask", "PoolTask", "RetrievalTask", "get_task", "register"), "tasks"),
 }
 __all__ = sorted(_EXPORTS)

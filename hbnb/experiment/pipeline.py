@@ -34,7 +34,7 @@ import yaml
 from filelock import FileLock, Timeout
 
 from hbnb.errors import HbnbError
-from hbnb.experiment.sweep import RunSpec, baselines, load, runs
+from hbnb.experiment.sweep import RunSpec, baselines, designs, group_name, load, runs
 from hbnb.files import write_text
 from hbnb.params import ExperimentParams
 
@@ -116,8 +116,8 @@ def plan(params: ExperimentParams, params_path: Path, reports: Path) -> list[Sta
             "report",
             "04_report.ipynb",
             root / "report",
-            {"experiment_dir": str(root), "n_resamples": params.report.n_resamples},
-            {"n_resamples": params.report.n_resamples},
+            {"experiment_dir": str(root), "n_resamples": params.report.n_resamples, "claims": list(params.claims)},
+            {"n_resamples": params.report.n_resamples, "claims": list(params.claims)},
             ["summary.csv"],
             [s.key for s in stages if s.key.startswith("evaluate/")],
         )
@@ -211,6 +211,7 @@ def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable
     """Execute (or resume) an experiment; returns its index.html."""
     params_path = Path(params_path)
     params = load(params_path)
+    designs(runs(params, str(params_path)), str(params_path))  # refuse impossible designs before any stage
     reports = Path(reports).resolve()
     root = reports / params.experiment
     root.mkdir(parents=True, exist_ok=True)
@@ -264,7 +265,15 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
         write_text(Path(stage.parameters["params_path"]), yaml.safe_dump(train, sort_keys=False, allow_unicode=True))
         write_text(
             stage.folder / "run_spec.json",
-            json.dumps({"name": stage.folder.name, "values": stage.inputs["values"]}, indent=2),
+            json.dumps(
+                {
+                    "name": stage.folder.name,
+                    "group": group_name(stage.inputs["values"]),
+                    "seed": train["seed"],
+                    "values": stage.inputs["values"],
+                },
+                indent=2,
+            ),
         )
     try:
         papermill.execute_notebook(
@@ -277,27 +286,33 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
             kernel_manager_class=_kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as exc:
-        export_html(stage.executed, stage.html)
+        export_html(stage.executed, stage.html, hide_input=stage.key == "report")
         raise StageFailed(
             f"stage {stage.key} failed: {exc.ename}: {exc.evalue.rstrip('.')}. "
             f"The notebook with the error: {stage.html}. "
             f"Fix the cause and run the same command again; finished stages are kept."
         ) from None
-    export_html(stage.executed, stage.html)
+    export_html(stage.executed, stage.html, hide_input=stage.key == "report")
     if stage.key.startswith("train/") and not stage.parameters["keep_checkpoints"]:
         for checkpoint in (stage.folder / "train").glob("checkpoint-*"):
             shutil.rmtree(checkpoint, ignore_errors=True)
     write_text(stage.record, json.dumps({"fingerprint": fp, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
 
 
-def export_html(notebook: Path, target: Path) -> None:
-    """The executed notebook as one self-contained HTML page (figures embedded)."""
+def export_html(notebook: Path, target: Path, hide_input: bool = False) -> None:
+    """The executed notebook as one self-contained HTML page (figures embedded).
+
+    `hide_input`: leave the code cells out of the page (the report, read by people who
+    do not want the code); the executed notebook keeps them. A failed cell's error
+    output is still shown.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     if not notebook.is_file():
         return
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook, as_version=4))
+    exporter = HTMLExporter(template_name="lab", exclude_input=hide_input, exclude_input_prompt=hide_input)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     write_text(target, body)
 
 
@@ -340,8 +355,16 @@ def _clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def main_run(path: str, reports: str) -> int:
-    """The `hbnb run` command body: one clear line per problem, exit 1 when a stage failed."""
+def main_run(path: str, reports: str, show_plan: bool = False) -> int:
+    """The `hbnb run` command body: one clear line per problem, exit 1 when a stage failed.
+
+    `show_plan`: validate everything and print the planned runs as JSON; run nothing.
+    """
+    if show_plan:
+        from hbnb.experiment.sweep import plan_json
+
+        print(json.dumps(plan_json(load(path), path), indent=2, ensure_ascii=False))
+        return 0
     try:
         run(path, reports)
     except StageFailed as exc:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hbnb.errors import ParamsError
-from hbnb.params import DataParams, ExperimentParams, TrainParams, format_errors, load_yaml
+from hbnb.params import AlignedData, DataParams, ExperimentParams, TrainParams, format_errors, load_yaml
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,15 @@ class RunSpec:
     values: dict[str, Any]  # the swept values that define this run
     data: DataParams
     train: TrainParams  # output_dir is relative to the run folder
+    group: str = ""  # the name without the seed: runs of one group are replicates
 
     @property
     def model(self) -> str:
         return self.train.model
+
+    @property
+    def seed(self) -> int:
+        return self.train.seed
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,41 @@ class Baseline:
 
 
 def load(path: Path | str) -> ExperimentParams:
-    """Read and validate an experiment file (every run of its grid is checked too)."""
+    """Read and validate an experiment file (every run of its grid, and its claims, are checked too)."""
     params = load_yaml(ExperimentParams, path)
-    runs(params, source=str(path))
+    check_claims(params, runs(params, source=str(path)), source=str(path))
     return params
+
+
+def check_claims(params: ExperimentParams, specs: list[RunSpec], source: str) -> None:
+    """Each claim names strategies that runs of the file train and a figure an evaluation set reports."""
+    from hbnb.evaluation.tasks import get_task
+    from hbnb.experiment.claims import expand
+
+    strategies = list(dict.fromkeys(s.train.batching.strategy for s in specs))
+    figures = {
+        name
+        for spec in specs
+        for dataset in spec.data.evaluate
+        for h in get_task(dataset).headlines
+        for name in (h.key, h.key.removesuffix("_map"))
+    }
+    for i, claim in enumerate(expand(params.claims)):
+        missing = [x for x in claim.strategies if x not in strategies]
+        if missing:
+            raise ParamsError(
+                f"{source}: claims[{i}] ({claim.text!r}) names strategy {missing[0]!r}, which no run of this file "
+                f"trains; strategies here: {', '.join(strategies)}"
+            )
+        if claim.relation == "best" and len(strategies) < 2:
+            raise ParamsError(
+                f"{source}: claims[{i}] ({claim.text!r}): 'best' needs at least two strategies in the sweep"
+            )
+        if claim.figure not in figures:
+            raise ParamsError(
+                f"{source}: claims[{i}] ({claim.text!r}) names figure {claim.figure!r}, which no evaluation set "
+                f"of this file reports; figures here: {', '.join(sorted(figures))}"
+            )
 
 
 def runs(params: ExperimentParams, source: str = "the experiment file") -> list[RunSpec]:
@@ -65,6 +101,7 @@ def runs(params: ExperimentParams, source: str = "the experiment file") -> list[
         for key, value in values.items():
             _set(merged, key, value)
         name = _run_name(values) if values else "run"
+        group = group_name(values)
         try:
             point = ExperimentParams.model_validate(merged)
             train = TrainParams.model_validate(
@@ -78,11 +115,119 @@ def runs(params: ExperimentParams, source: str = "the experiment file") -> list[
             )
         except ValidationError as exc:
             raise ParamsError(format_errors(exc, f"{source}, run {name} ({_describe(values)})")) from None
-        specs.append(RunSpec(name, values, point.data, train))
+        specs.append(RunSpec(name, values, point.data, train, group))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
-        specs = [RunSpec(f"{s.name}_{i}", s.values, s.data, s.train) for i, s in enumerate(specs)]
+        specs = [RunSpec(f"{s.name}_{i}", s.values, s.data, s.train, s.group) for i, s in enumerate(specs)]
     return specs
+
+
+def designs(specs: list[RunSpec], source: str, unreachable_ok: bool = False) -> dict[str, dict[str, Any]]:
+    """Each run's design resolved against its training data (languages, pairs, items, steps).
+
+    This is where a strategy that cannot run under a swept value (hybrid with one
+    language, more pairs than the languages allow, more items than the data holds) is
+    refused, naming the file, the run and the key, before any stage runs. No model is
+    loaded; runs with the same data, batching and budget are resolved once. With
+    `unreachable_ok`, a run whose data cannot be fetched here (a hub without network) is
+    resolved from its parameters alone and marked `"data_checked": False`.
+    """
+    from hbnb.errors import DataFileError
+    from hbnb.training.trainer import resolve
+
+    out: dict[str, dict[str, Any]] = {}
+    seen: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        key = spec.train.model_dump_json(include={"data", "batching", "budget", "epochs", "max_steps", "validation",
+                                                  "gradient_accumulation_steps", "seed"})  # fmt: skip
+        if key not in seen:
+            try:
+                seen[key] = {**resolve(spec.train), "data_checked": True}
+            except ParamsError as exc:
+                raise ParamsError(f"{source}, run {spec.name} ({_describe(spec.values)}): {exc}") from None
+            except DataFileError as exc:
+                if not unreachable_ok:
+                    raise
+                seen[key] = _design_without_data(spec.train, str(exc))
+        out[spec.name] = seen[key]
+    return out
+
+
+def _design_without_data(train: TrainParams, reason: str) -> dict[str, Any]:
+    """What the parameters alone say about a run's design (its data could not be read)."""
+    from hbnb.training.pairs import design_language_order, design_pair_order
+
+    b = train.batching
+    given = b.languages or (list(train.data.sources) if isinstance(train.data, AlignedData) else None)
+    languages = list(given) if given else None
+    if languages and b.n_languages:
+        languages = design_language_order(b, languages)[: b.n_languages]
+    pairs: list[str] | None = []
+    if b.strategy not in ("x-x", "en-en"):
+        if isinstance(b.pairs, list):
+            pairs = list(b.pairs)
+        elif languages is None:
+            pairs = None
+        elif b.pairs == "all":
+            pairs = [f"{x}-{y}" for x in languages for y in languages if x != y]
+        else:
+            chosen = [p for p in design_pair_order(b, languages)][: b.pairs]
+            both = b.pair_count == "unordered"
+            pairs = [f"{x}-{y}" for x, y in chosen] + ([f"{y}-{x}" for x, y in chosen] if both else [])
+    return {
+        "languages": languages,
+        "pairs": pairs,
+        "train_items": None,
+        "steps": train.max_steps if train.budget == "steps" else None,
+        "epochs": None,
+        "budget": train.budget,
+        "data_checked": False,
+        "note": f"not checked against the data: {reason}",
+    }
+
+
+def plan_json(params: ExperimentParams, source: str) -> list[dict[str, Any]]:
+    """`hbnb run --plan`: every run as name, group, seed and its fully resolved parameters."""
+    specs = runs(params, source)
+    check_claims(params, specs, source)
+    resolved = designs(specs, source, unreachable_ok=True)
+    planned: list[dict[str, Any]] = []
+    for base in baselines(params, specs):
+        planned.append(
+            {
+                "name": base.name,
+                "group": base.name,
+                "seed": None,
+                "baseline": True,
+                "params": {"model": base.model, "data": base.data.model_dump(mode="json")},
+            }
+        )
+    for spec in specs:
+        design = resolved[spec.name]
+        train = spec.train.model_dump(mode="json", exclude={"output_dir", "model", "data", "batching"})
+        batching = {**spec.train.batching.model_dump(mode="json"), "languages": design["languages"]}
+        batching["pairs"] = design["pairs"]
+        train.update(max_steps=design["steps"], epochs=design["epochs"])
+        planned.append(
+            {
+                "name": spec.name,
+                "group": spec.group,
+                "seed": spec.seed,
+                "baseline": False,
+                "values": spec.values,
+                "params": {
+                    "model": spec.model,
+                    "seed": spec.seed,
+                    "data": spec.data.model_dump(mode="json"),
+                    "training": train,
+                    "batching": batching,
+                },
+                "train_items": design["train_items"],
+                "data_checked": design["data_checked"],
+                **({"note": design["note"]} if "note" in design else {}),
+            }
+        )
+    return planned
 
 
 def baselines(params: ExperimentParams, specs: list[RunSpec]) -> list[Baseline]:
@@ -101,6 +246,12 @@ def baselines(params: ExperimentParams, specs: list[RunSpec]) -> list[Baseline]:
             suffix = f"-{_slug('+'.join(spec.data.evaluate))}" if several else ""
             seen[key] = Baseline(f"baseline-{_slug(spec.model.lstrip('./'))}{suffix}", spec.model, spec.data)
     return list(seen.values())
+
+
+def group_name(values: dict[str, Any]) -> str:
+    """A run's group: its name without the seed (runs that differ only in seed are replicates)."""
+    rest = {k: v for k, v in values.items() if k != "seed"}
+    return _run_name(rest) if rest else "run"
 
 
 def _set(tree: dict[str, Any], key: str, value: Any) -> None:

@@ -146,3 +146,71 @@ def language_share(share: pd.DataFrame, title: str):
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def small_multiples(matrices: dict[str, pd.DataFrame], title: str, *, vmin: float = 0.0, vmax: float = 1.0):
+    """Per-language-pair matrices of several runs side by side, on one shared colour scale."""
+    n = len(matrices)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    first = next(iter(matrices.values()))
+    w, h = _size(first)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * (w - 0.6) + 0.8, rows * h), squeeze=False)
+    for ax, (name, matrix) in zip(axes.flat, matrices.items()):
+        sns.heatmap(
+            matrix, annot=True, fmt=".2f", cmap="viridis", vmin=vmin, vmax=vmax, ax=ax, cbar=False,
+            annot_kws={"fontsize": 7},
+        )  # fmt: skip
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("candidate language", fontsize=8)
+        ax.set_ylabel("query language", fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(vmin, vmax), cmap="viridis"), ax=axes, shrink=0.6)
+    fig.suptitle(title)
+    return fig
+
+
+def curve(frame: pd.DataFrame, factor: str, figure: str, title: str):
+    """A headline figure against a swept factor: one line per strategy (mean over seeds), its
+    seed x item interval as a band; untuned baselines as dashed horizontal lines.
+
+    `frame`: rows of `groups.curve_frame` for one data set and figure, with a `line` label.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    trained = frame[frame.x.notna()].sort_values("x")
+    for label, part in trained.groupby("line", sort=False):
+        (line,) = ax.plot(part.x, part["mean"], marker="o", label=label)
+        ax.fill_between(part.x, part.low, part.high, color=line.get_color(), alpha=0.2, linewidth=0)
+    for _, row in frame[frame.x.isna()].iterrows():
+        ax.axhline(row["mean"], color="grey", linestyle="--", linewidth=1)
+        ax.annotate(row.line, (trained.x.min() if len(trained) else 0, row["mean"]), fontsize=7, color="grey")
+    ax.set_xlabel(factor)
+    ax.set_ylabel(figure)
+    if len(trained) and trained.x.min() > 0 and trained.x.max() / trained.x.min() >= 20:
+        ax.set_xscale("log")
+    ax.set_xticks(sorted(trained.x.unique()))
+    ax.set_xticklabels([f"{v:g}" for v in sorted(trained.x.unique())])
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, factor: str, title: str):
+    """Monolingual against cross-lingual mAP: one point per run group, a strategy's factor values connected."""
+    merged = mono.merge(cross, on=["group", "line", "x"], suffixes=("_mono", "_cross"))
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    for label, part in merged[merged.x.notna()].sort_values("x").groupby("line", sort=False):
+        (line,) = ax.plot(part.mean_mono, part.mean_cross, marker="o", label=label)
+        for _, row in part.iterrows():
+            ax.annotate(f"{row.x:g}", (row.mean_mono, row.mean_cross), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points", color=line.get_color())  # fmt: skip
+    for _, row in merged[merged.x.isna()].iterrows():
+        ax.plot(row.mean_mono, row.mean_cross, marker="x", color="grey", label=row.line)
+    ax.set_xlabel("monolingual mAP")
+    ax.set_ylabel("cross-lingual mAP")
+    ax.set_title(f"{title}\n(numbers: {factor})", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

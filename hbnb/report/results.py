@@ -9,7 +9,8 @@ without rerunning anything.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,18 +19,28 @@ import pandas as pd
 
 from hbnb.errors import HbnbError
 from hbnb.evaluation.metrics import per_query_column
-from hbnb.evaluation.significance import compare, compare_strata, holm
+from hbnb.evaluation.significance import compare_strata
 from hbnb.evaluation.tables import headline_figures
 from hbnb.evaluation.tasks import for_results
+from hbnb.experiment.sweep import group_name
 
 
 @dataclass(frozen=True)
 class Results:
-    """All evaluations found under one experiment folder."""
+    """All evaluations found under one experiment folder.
+
+    `runs` has one row per run: `run`, `model`, `baseline`, `group` (the run's name
+    without its seed), `seed`, `strategy`, `in_file` (the run is in the experiment's
+    current parameter file), `languages` (its training languages) and the swept
+    values, which keep their types (numbers stay numbers, so curves sort numerically).
+    `table` holds the runs of the file; `elsewhere` names the runs on disk that are not.
+    """
 
     folder: Path
     table: pd.DataFrame  # every run's metrics table, concatenated
-    runs: pd.DataFrame  # one row per run: run, model, baseline, swept values
+    runs: pd.DataFrame  # one row per run (see above)
+    elsewhere: tuple[str, ...] = ()
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # computed statistics, reused
 
     @property
     def datasets(self) -> list[str]:
@@ -43,12 +54,27 @@ class Results:
         """Per-query values of one run on one data set (read on demand, kept)."""
         return _read_parquet(self.folder / run / "eval" / dataset / "per_query.parquet")
 
+    def info(self, run: str) -> pd.Series:
+        """The row of `runs` for one run."""
+        return self.runs.set_index("run").loc[run]
 
-def load_results(folder: Path | str) -> Results:
-    """Collect the evaluations of an experiment folder (`reports/<experiment>`)."""
+
+def load_results(folder: Path | str, everything: bool = False) -> Results:
+    """Collect the evaluations of an experiment folder (`reports/<experiment>`).
+
+    Only the runs of the folder's parameter file (`params.yaml`, written by `hbnb run`)
+    are loaded; runs left on disk by earlier versions of the file are listed in
+    `elsewhere` (or loaded too, with `everything`).
+    """
     folder = Path(folder)
     tables, runs = [], []
+    wanted = None if everything else _runs_of_file(folder)
+    elsewhere = []
     for metrics in sorted(folder.glob("*/eval/*/metrics.parquet")):
+        run = metrics.parts[-4]
+        if wanted is not None and run not in wanted:
+            elsewhere.append(run)
+            continue
         tables.append(_read_parquet(metrics))
     if not tables:
         raise HbnbError(
@@ -57,25 +83,67 @@ def load_results(folder: Path | str) -> Results:
     table = pd.concat(tables, ignore_index=True)
     for name in dict.fromkeys(table.run):
         info = _json(folder / name / "eval" / "info.json")
-        values = _json(folder / name / "run_spec.json").get("values", {})
+        spec = _json(folder / name / "run_spec.json")
+        values = spec.get("values", {})
+        train = _train_params(folder / name)
         runs.append(
             {
                 "run": name,
-                "model": _base_model(folder / name, info),
+                "model": _base_model(train, info),
                 "baseline": bool(info.get("baseline", False)),
-                **{k: str(v) for k, v in values.items()},
+                "group": spec.get("group") or (group_name(values) if values else name),
+                "seed": spec.get("seed", train.get("seed")),
+                "strategy": train.get("batching", {}).get("strategy"),
+                "in_file": True,
+                "languages": _training_languages(folder / name, train),
+                **values,
             }
         )
-    return Results(folder, table, pd.DataFrame(runs))
+    frame = pd.DataFrame(runs)
+    return Results(folder, table, frame, tuple(dict.fromkeys(elsewhere)))
 
 
-def _base_model(run: Path, info: dict) -> str:
-    """The model a run starts from: a trained run's training parameters name it; else its evaluation."""
+def _runs_of_file(folder: Path) -> set[str] | None:
+    """Names of the runs and baselines of the folder's params.yaml (None: no readable file)."""
+    from hbnb.experiment.sweep import baselines, runs
+    from hbnb.params import ExperimentParams, load_yaml
+
+    path = folder / "params.yaml"
+    if not path.is_file():
+        return None
+    try:
+        params = load_yaml(ExperimentParams, path)
+        specs = runs(params, str(path))
+    except HbnbError:
+        return None
+    return {s.name for s in specs} | {b.name for b in baselines(params, specs)}
+
+
+def _train_params(run: Path) -> dict:
+    """A trained run's resolved training parameters (empty for an untuned baseline)."""
     import yaml
 
-    params = run / "train" / "params.yaml"
-    if params.is_file():
-        return str(yaml.safe_load(params.read_text(encoding="utf-8"))["model"])
+    path = run / "train" / "params.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _training_languages(run: Path, train: dict) -> tuple[str, ...] | None:
+    """The languages a run was trained on: its run record, else its parameters; None when untuned."""
+    record = _json(run / "train" / "run.json")
+    if record.get("languages"):
+        return tuple(record["languages"])
+    if not train:
+        return None
+    batching = train.get("batching", {})
+    if batching.get("strategy") == "en-en":
+        return ("en",)
+    return tuple(batching["languages"]) if batching.get("languages") else None
+
+
+def _base_model(train: dict, info: dict) -> str:
+    """The model a run starts from: a trained run's training parameters name it; else its evaluation."""
+    if train.get("model"):
+        return str(train["model"])
     return str(info.get("model") or "(unknown)")
 
 
@@ -97,8 +165,11 @@ def headline(results: Results, dataset: str) -> pd.DataFrame:
     return headline_figures(results.table[results.table.dataset == dataset], for_results(dataset).headlines)
 
 
-def stratified(results: Results, run: str, dataset: str, setting: str, metric: str) -> pd.DataFrame:
-    """Per-query values as significance wants them: item_id, stratum, query_id, value."""
+def stratified(
+    results: Results, run: str, dataset: str, setting: str, metric: str, with_langs: bool = False
+) -> pd.DataFrame:
+    """Per-query values as significance wants them: item_id, stratum, query_id, value
+    (and query_lang, cand_lang `with_langs`)."""
     pq = results.per_query(run, dataset)
     column = per_query_column(metric)
     if setting == "mono":
@@ -107,7 +178,11 @@ def stratified(results: Results, run: str, dataset: str, setting: str, metric: s
         pq = pq[(pq.query_lang != pq.cand_lang) & (pq.cand_lang != "pool")]
     elif setting == "pool":
         pq = pq[pq.cand_lang == "pool"]
-    return _values(pq, column, by_query_language=setting == "pool")
+    out = _values(pq, column, by_query_language=setting == "pool")
+    if with_langs:
+        out["query_lang"] = pq.query_lang.to_numpy()
+        out["cand_lang"] = pq.cand_lang.to_numpy()
+    return out
 
 
 def _values(pq: pd.DataFrame, column: str, by_query_language: bool = False) -> pd.DataFrame:
@@ -123,79 +198,11 @@ def _values(pq: pd.DataFrame, column: str, by_query_language: bool = False) -> p
     )
 
 
-def paper_table(results: Results, dataset: str, n_resamples: int = 2000) -> pd.DataFrame:
-    """The paper-style table: runs x headline figures, "value [low, high]", with significance marks.
-
-    In each column the best run is marked "▲"; a run marked "†" differs from it
-    significantly (paired randomization test over items, Holm-corrected across the
-    column's runs, alpha 0.05). Unmarked runs are not distinguishable from the best.
-    """
-    heads = headline(results, dataset)
-    runs = results.run_names(dataset)
-    cells = pd.DataFrame(index=runs)
-    for h in for_results(dataset).headlines:
-        setting, metric, label = h.setting, h.metric, h.label
-        col = heads[heads.figure == label].set_index("run")
-        if col.empty:
-            continue
-        best = col.value.idxmax() if h.higher_is_better else col.value.idxmin()
-        others = [r for r in runs if r != best and r in col.index]
-        p = [
-            compare(
-                stratified(results, best, dataset, setting, metric),
-                stratified(results, r, dataset, setting, metric),
-                n_resamples=n_resamples,
-            ).p_randomization
-            for r in others
-        ]
-        _, reject = holm(p) if p else ([], [])
-        marks = {best: " ▲", **{r: (" †" if rej else "") for r, rej in zip(others, reject)}}
-        cells[label] = [_cell(col.loc[r], h.digits) + marks.get(r, "") if r in col.index else "" for r in runs]
-    return cells
-
-
-def _cell(row: pd.Series, digits: int) -> str:
-    return cell_text(row.value, row.ci_low, row.ci_high, digits)
-
-
 def cell_text(value: float, low: float, high: float, digits: int) -> str:
     """ "value [low, high]", or the value alone where there is no interval."""
     if np.isnan(low):
         return f"{value:.{digits}f}"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
-def pairwise(results: Results, dataset: str, n_resamples: int = 2000) -> pd.DataFrame:
-    """Every pair of runs on every headline figure: delta (b - a), interval, p-values, Holm per figure."""
-    rows = []
-    runs = results.run_names(dataset)
-    for h in for_results(dataset).headlines:
-        setting, metric, label = h.setting, h.metric, h.label
-        block = []
-        for i, a in enumerate(runs):
-            for b in runs[i + 1 :]:
-                c = compare(
-                    stratified(results, a, dataset, setting, metric),
-                    stratified(results, b, dataset, setting, metric),
-                    n_resamples=n_resamples,
-                )
-                block.append(
-                    {
-                        "figure": label,
-                        "run_a": a,
-                        "run_b": b,
-                        "delta": c.delta,
-                        "low": c.low,
-                        "high": c.high,
-                        "p_randomization": c.p_randomization,
-                        "p_bootstrap": c.p_bootstrap,
-                    }
-                )
-        if block:
-            adjusted, reject = holm([r["p_randomization"] for r in block])
-            for r, p, rej in zip(block, adjusted, reject):
-                rows.append({**r, "p_holm": p, "significant": bool(rej)})
-    return pd.DataFrame(rows)
 
 
 def pair_matrix(table: pd.DataFrame, run: str, dataset: str, metric: str = "map") -> pd.DataFrame:
@@ -212,19 +219,47 @@ def pair_matrix(table: pd.DataFrame, run: str, dataset: str, metric: str = "map"
 
 
 def delta_matrix(
-    results: Results, run_a: str, run_b: str, dataset: str, metric: str = "map", n_resamples: int = 2000
+    results: Results,
+    run_a: str | Sequence[str],
+    run_b: str | Sequence[str],
+    dataset: str,
+    metric: str = "map",
+    n_resamples: int = 2000,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(b - a per language pair, significant per pair: randomization test, Holm across pairs)."""
-    delta = pair_matrix(results.table, run_b, dataset, metric) - pair_matrix(results.table, run_a, dataset, metric)
+    """(b - a per language pair, significant per pair: randomization test, Holm across pairs).
+
+    `run_a` and `run_b` may be lists of replicates paired by position (seed i against
+    seed i): the delta is then the mean over seeds, and the test resamples items with
+    every seed's queries of an item together (seeds held fixed).
+    """
+    runs_a, runs_b = _as_list(run_a), _as_list(run_b)
+    if len(runs_a) != len(runs_b):
+        raise HbnbError(f"delta_matrix pairs replicates by position: got {len(runs_a)} and {len(runs_b)} runs")
+    delta = sum(
+        pair_matrix(results.table, b, dataset, metric) - pair_matrix(results.table, a, dataset, metric)
+        for a, b in zip(runs_a, runs_b)
+    ) / len(runs_a)
     setting = for_results(dataset).pair_setting
-    a = _all_pairs(results, run_a, dataset, metric, setting)
-    b = _all_pairs(results, run_b, dataset, metric, setting)
+    a = _stacked(results, runs_a, dataset, metric, setting)
+    b = _stacked(results, runs_b, dataset, metric, setting)
     tests = compare_strata(a, b, n_resamples=n_resamples)
     significant = pd.DataFrame(False, index=delta.index, columns=delta.columns)
     for stratum, sig in zip(tests.stratum, tests.significant):
         x, y = stratum.split("->")
         significant.loc[x, y] = bool(sig)
     return delta, significant
+
+
+def _as_list(runs: str | Sequence[str]) -> list[str]:
+    return [runs] if isinstance(runs, str) else list(runs)
+
+
+def _stacked(results: Results, runs: list[str], dataset: str, metric: str, setting: str) -> pd.DataFrame:
+    """The per-query values of several replicates as one table; query ids carry the replicate."""
+    parts = [_all_pairs(results, run, dataset, metric, setting) for run in runs]
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat([p.assign(query_id=f"{i}|" + p.query_id) for i, p in enumerate(parts)], ignore_index=True)
 
 
 def _all_pairs(results: Results, run: str, dataset: str, metric: str, setting: str) -> pd.DataFrame:
@@ -249,41 +284,3 @@ def language_share(results: Results, run: str, dataset: str) -> pd.DataFrame:
     part = t[(t.run == run) & (t.dataset == dataset) & (t.setting == "top10_share")]
     langs = list(dict.fromkeys(part.query_lang))
     return part.pivot(index="query_lang", columns="cand_lang", values="value").reindex(index=langs)
-
-
-def comparisons(results: Results) -> list[tuple[str, str]]:
-    """Which runs the report sets against each other in delta heatmaps, as (a, b): b - a.
-
-    Runs that differ only in their batch strategy: hybrid against each other strategy;
-    otherwise every trained run against the untuned baseline of its model.
-    """
-    runs = results.runs
-    trained = runs[~runs.baseline]
-    pairs: list[tuple[str, str]] = []
-    if "batching.strategy" in runs.columns:
-        others = [c for c in runs.columns if c not in ("run", "model", "baseline", "batching.strategy")]
-        for _, group in trained.groupby(others, dropna=False) if others else [(None, trained)]:
-            by_strategy = dict(zip(group["batching.strategy"], group.run))
-            if "hybrid" in by_strategy:
-                pairs += [(by_strategy[s], by_strategy["hybrid"]) for s in by_strategy if s != "hybrid"]
-    if not pairs:
-        base = dict(zip(runs[runs.baseline].model, runs[runs.baseline].run))
-        pairs = [(base[m], r) for m, r in zip(trained.model, trained.run) if m in base]
-    return pairs
-
-
-def write_summary(results: Results, folder: Path | str, n_resamples: int = 2000) -> dict[str, pd.DataFrame]:
-    """The paper tables of every data set: summary.csv (long, with intervals) and summary.html (for index.html)."""
-    from hbnb.files import write_atomic, write_text
-
-    folder = Path(folder)
-    tables = {d: paper_table(results, d, n_resamples) for d in results.datasets}
-    long = pd.concat([headline(results, d).assign(dataset=d) for d in results.datasets], ignore_index=True)
-    write_atomic(folder / "summary.csv", lambda p: long.to_csv(p, index=False))
-    parts = [f"<h3>{d}</h3>" + t.to_html(classes="summary", border=0) for d, t in tables.items()]
-    note = (
-        "<p>value [95% interval]; ▲ best in the column; † significantly different from the best "
-        "(paired randomization test over items, Holm-corrected, α = 0.05).</p>"
-    )
-    write_text(folder / "summary.html", "\n".join(parts) + note)
-    return tables

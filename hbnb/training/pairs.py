@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
-from hbnb import seeds
+from hbnb import designs, seeds
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import ParamsError
 from hbnb.params import BatchingParams
@@ -253,7 +253,7 @@ def _training_languages(params: BatchingParams, available: list[str], source: st
                 f"({where}); allowed: {', '.join(candidates)}"
             )
         n = params.n_languages if params.n_languages is not None else len(candidates)
-        problem = BatchingParams.n_languages_problem(n, params.strategy, len(candidates), where)
+        problem = designs.n_languages_problem(n, params.strategy, len(candidates), where)
         if problem:
             raise ParamsError(f"batching.n_languages = {n}: {problem}")
         wanted = design_language_order(params, candidates)[:n]
@@ -294,7 +294,7 @@ def _allowed_pairs(params: BatchingParams, langs: list[str], candidates: list[st
     if params.pairs == "all":
         return [(a, b) for a in range(len(langs)) for b in range(len(langs)) if a != b]
     if isinstance(params.pairs, int):
-        problem = BatchingParams.pairs_problem(params.pairs, len(langs), params.pair_count)
+        problem = designs.pairs_problem(params.pairs, len(langs), params.pair_count)
         if problem:
             raise ParamsError(f"batching.pairs = {params.pairs}: {problem}")
         mine = [(a, b) for a, b in design_pair_order(params, candidates) if a in index and b in index]

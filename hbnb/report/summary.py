@@ -1,0 +1,150 @@
+"""The report's written outputs: verdicts, seed-group summaries, comparisons, seen/unseen splits, curves.
+
+`write_summary(results, folder, claims)` writes, under `folder` (the report stage's):
+- `verdicts.csv`: one row per claim, model, evaluation set and context;
+- `summary.csv`: per group and headline figure, the mean over seeds, n, each seed's
+  value, min, max and the seed x item interval, with ▲/† marks;
+- `comparisons.csv`: every pair of strategies of a family, Holm within the family;
+- `seen_unseen.csv`: the summary restricted to each seen/unseen split;
+- `curves/<data set>_<figure>_<factor>.png` and `curves/<data set>_tradeoff_<factor>.png`;
+- `summary.html`: the verdict table and the summary tables (shown first in index.html).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hbnb.evaluation.metrics import METRICS
+from hbnb.evaluation.tasks import for_results
+from hbnb.experiment.claims import Claim
+from hbnb.files import write_atomic, write_text
+from hbnb.report import curves, groups
+from hbnb.report.results import Results
+
+NOTE = (
+    "mean over seeds [95% interval over seeds and items: two-level bootstrap, items shared by the seeds]; "
+    "the seeds' values in parentheses; ▲ best strategy of the model; † differs from the best "
+    "(paired on seed and item, Holm over the strategy pairs of the model, evaluation set and figure, α = 0.05); "
+    "untuned baselines are shown unmarked."
+)
+
+
+@dataclass
+class Summary:
+    """What `write_summary` computed, for the notebook to show."""
+
+    verdicts: pd.DataFrame
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame
+    splits: pd.DataFrame
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    curves: list[Path] = field(default_factory=list)
+
+
+def write_summary(
+    results: Results, folder: Path | str, claims: list[Claim] | None = None, *, n_resamples: int = 2000
+) -> Summary:
+    """Compute and write every table and curve of the report (module docstring)."""
+    folder = Path(folder)
+    verdicts = groups.verdicts(results, claims or [], n_resamples=n_resamples)
+    tests = {d: groups.compare_strategies(results, d, n_resamples=n_resamples) for d in results.datasets}
+    summary = _concat(
+        [groups.group_summary(results, d, n_resamples=n_resamples, tests=tests[d]) for d in results.datasets]
+    )
+    comparisons = _concat(list(tests.values()))
+    splits = _concat(
+        [
+            groups.group_summary(results, d, split=s, n_resamples=n_resamples, marks=False)
+            for d in results.datasets
+            if for_results(d).heatmap_metric
+            for s in groups.SPLITS
+        ]
+    )
+    out = Summary(verdicts, summary, comparisons, splits)
+    for name, frame in (
+        ("verdicts", verdicts),
+        ("summary", summary),
+        ("comparisons", comparisons),
+        ("seen_unseen", splits),
+    ):
+        write_atomic(folder / f"{name}.csv", lambda p, f=frame: _csv(f).to_csv(p, index=False))
+    out.tables = {d: cells(summary[summary.dataset == d]) for d in results.datasets if len(summary)}
+    out.curves = curves.write_curves(results, summary, folder / "curves")
+    write_text(folder / "summary.html", summary_html(out))
+    return out
+
+
+def cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper-style table of one data set: groups x figures, "mean [low, high] mark (seeds)", and n."""
+    if summary.empty:
+        return pd.DataFrame()
+    digits = {row.figure: METRICS[_metric(row)].digits for row in summary.itertuples()}
+
+    def text(row: pd.Series) -> str:
+        d = digits[row.figure]
+        out = f"{row['mean']:.{d}f} [{row.low:.{d}f}, {row.high:.{d}f}]"
+        out += f" {row.mark}" if row.mark else ""
+        if row.n_seeds > 1:
+            out += " (" + " · ".join(f"{v:.{d}f}" for v in row.per_seed) + ")"
+        return out
+
+    shown = summary.assign(cell=summary.apply(text, axis=1))
+    table = shown.pivot_table(index="group", columns="figure", values="cell", aggfunc="first", sort=False)
+    n = shown.groupby("group", sort=False).n_seeds.max()
+    table.insert(0, "n", n.reindex(table.index))
+    return table[["n", *dict.fromkeys(summary.figure)]]
+
+
+def _metric(row) -> str:
+    return next(h.metric for h in for_results(row.dataset).headlines if h.key == row.key)
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdict table as shown: claim, model, evaluation set, effect [interval], p, verdict."""
+    if verdicts.empty:
+        return pd.DataFrame(columns=["claim", "model", "dataset", "effect", "p", "n seeds", "verdict"])
+    rows = []
+    for r in verdicts.itertuples():
+        context = {k: v for k, v in json.loads(r.context).items() if v is not None}
+        measured = not pd.isna(getattr(r, "effect", float("nan")))
+        effect = f"{r.effect:+.4f} [{r.low:+.4f}, {r.high:+.4f}]" if measured else ""
+        rows.append(
+            {
+                "claim": r.claim,
+                "model": r.model,
+                "dataset": r.dataset,
+                "setting": ", ".join(f"{k}={curves.short(v)}" for k, v in context.items()),
+                "effect": effect + (f" vs {r.against}" if effect and r.against else ""),
+                "p": f"{r.p:.4f}" if not pd.isna(getattr(r, "p", float("nan"))) else "",
+                "n seeds": getattr(r, "n_seeds", ""),
+                "verdict": r.verdict,
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table if table.setting.astype(bool).any() else table.drop(columns="setting")
+
+
+def summary_html(out: Summary) -> str:
+    """The verdicts and the summary tables as an HTML fragment (every user string escaped)."""
+    parts = []
+    if len(out.verdicts):
+        table = verdict_table(out.verdicts).to_html(classes="verdicts", border=0, index=False)
+        parts.append("<h3>Claims</h3>" + table)
+    for dataset, table in out.tables.items():
+        parts.append(f"<h3>{html.escape(dataset)}</h3>" + table.to_html(classes="summary", border=0))
+    return "\n".join(parts) + f"<p>{html.escape(NOTE)}</p>"
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and mappings as JSON text, so the CSV reads back unambiguously."""
+    return frame.map(lambda v: json.dumps(v) if isinstance(v, (list, dict, tuple)) else v)
