@@ -174,14 +174,14 @@ def test_every_stage_runs_and_the_report_compares_the_runs(tiny) -> None:
     ):
         assert (root / page).stat().st_size > 1000, page
     summary = pd.read_csv(root / "report" / "summary.csv")
-    assert set(summary.run) == {"baseline-use-m", "strategy-x-x", "strategy-hybrid"}
-    assert set(summary.dataset) == {"mlqa-r", "tatoeba"}
+    assert set(summary.group) == {"baseline-use-m", "strategy-x-x", "strategy-hybrid"}
+    assert set(summary.dataset) == {"mlqa-r", "tatoeba"} and (summary.n_seeds == 1).all()
     mono = summary[(summary.dataset == "mlqa-r") & (summary.figure == "monolingual mAP")]
-    assert ((mono.value > 0.3) & (mono.ci_low < mono.value) & (mono.value < mono.ci_high)).all()
+    assert ((mono["mean"] > 0.3) & (mono.low < mono["mean"]) & (mono["mean"] < mono.high)).all()
     assert not list((root / "strategy-hybrid" / "train").glob("checkpoint-*"))  # cleaned after success
     assert json.loads((root / "strategy-hybrid" / "eval" / "info.json").read_text())["model"] == "use-m"
     report = (root / "report" / "04_report.html").read_text()
-    assert report.count("data:image/png;base64,") >= 8 and "Traceback" not in report
+    assert report.count("data:image/png;base64,") >= 5 and "Traceback" not in report
 
 
 @pytest.mark.slow

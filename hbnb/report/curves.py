@@ -103,3 +103,31 @@ def _save(fig, path: Path) -> Path:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(text)).strip("-") or "x"
+
+
+def curve_figure(
+    results: Results, dataset: str, factor: str, figure: str, split: str = "all", n_resamples: int = 1000
+):
+    """One curve (a headline figure against a factor, per strategy) as the explorer draws it.
+
+    `split`: "all", or a seen/unseen split of the pair-matrix figures. The group summary
+    behind it is computed once per results, data set and split.
+    """
+    from hbnb.errors import HbnbError
+    from hbnb.report.groups import group_summary
+
+    if factor not in factors(results):
+        raise HbnbError(
+            f"the sweep varies no ordered factor {factor!r}; ordered factors: {factors(results) or 'none'}"
+        )
+    key = ("curve-summary", dataset, split, n_resamples)
+    if key not in results.memo:
+        chosen = None if split == "all" else split
+        results.memo[key] = group_summary(results, dataset, split=chosen, n_resamples=n_resamples, marks=False)
+    part = curve_frame(results.memo[key], factor)
+    part = part[part.figure == figure] if len(part) else part
+    if part.empty or part.x.notna().sum() < 2:
+        raise HbnbError(f"{dataset} has no {figure} values for the split {split!r} to draw against {factor}")
+    several = results.runs.model.nunique() > 1
+    part = part.assign(line=[line_label(r, factor, several) for _, r in part.iterrows()])
+    return plots.curve(part, factor, figure, f"{dataset}: {figure} by {factor} ({split})")

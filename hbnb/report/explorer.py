@@ -6,10 +6,12 @@
 It reads only what the evaluate stages wrote under `reports/<experiment>/` (through
 `hbnb.report`), so it opens any finished or half-finished experiment without encoding
 anything. Controls: experiment, data set, metric, model (filters the runs), run A and
-run B. Views: run A's per-language-pair heatmap; B - A per pair with non-significant
+run B; factor, figure and languages (all, or a seen/unseen split) for the curve. Views:
+run A's per-language-pair heatmap; B - A per pair with non-significant
 cells marked (randomization test, Holm across pairs); language bias (rank distance per
-run, run A's top-10 language share) where the data set has a multilingual pool; and the
-table behind them. Changing a control redraws only the views that depend on it.
+run, run A's top-10 language share) where the data set has a multilingual pool; the
+table behind them; a headline figure against an ordered swept factor per strategy.
+Changing a control redraws only the views that depend on it.
 
 Figures are rendered to PNG and placed in `ipywidgets.Output` areas as display data (not
 captured from a live kernel), so the explorer renders the same in JupyterLab, under
@@ -35,12 +37,13 @@ from hbnb import report
 from hbnb.errors import HbnbError
 from hbnb.evaluation.metrics import METRICS
 from hbnb.evaluation.tasks import for_results
-from hbnb.report import plots
+from hbnb.report import curves, groups, plots
 
 # the metrics offered first, in this order; any other per-pair metric of a data set follows
 METRIC_ORDER = tuple(METRICS)
 ALL_MODELS = ""  # the model filter's "every model" value
-VIEWS = ("heatmap", "delta", "bias", "table")
+NO_FACTOR = "(none)"  # the factor control when the sweep varies no ordered factor
+VIEWS = ("heatmap", "delta", "bias", "table", "curve")
 # which views a control's change invalidates (experiment, data set and model change all of them)
 DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "experiment": VIEWS,
@@ -49,6 +52,9 @@ DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "metric": ("heatmap", "delta", "table"),
     "run_a": ("heatmap", "delta", "bias", "table"),
     "run_b": ("delta", "table"),
+    "factor": ("curve",),
+    "figure": ("curve",),
+    "split": ("curve",),
 }
 DisplayData = dict[str, Any]  # one nbformat display_data output, as an Output widget holds it
 
@@ -228,7 +234,12 @@ class Explorer:
         self.model = self._dropdown("model", "model")
         self.run_a = self._dropdown("run_a", "run A")
         self.run_b = self._dropdown("run_b", "run B")
-        self.heatmap, self.delta, self.bias, self.table = (widgets.Output().add_class(f"hbnb-{v}") for v in VIEWS)
+        self.factor = self._dropdown("factor", "factor")
+        self.figure = self._dropdown("figure", "figure")
+        self.split = self._dropdown("split", "languages", ["all", *groups.SPLITS])
+        self.heatmap, self.delta, self.bias, self.table, self.curve = (
+            widgets.Output().add_class(f"hbnb-{v}") for v in VIEWS
+        )
         self.widget = self._layout()
         self.update("experiment")
 
@@ -261,6 +272,11 @@ class Explorer:
                 ),
                 section("Language bias", self.bias),
                 section("Table", self.table),
+                section(
+                    "Curve over a swept factor (mean over seeds, band: seed x item interval)",
+                    widgets.HBox([self.factor, self.figure, self.split]),
+                    self.curve,
+                ),
             ]
         ).add_class("hbnb-explorer")
 
@@ -295,6 +311,8 @@ class Explorer:
         models = run_models(self.results)
         present = sorted({models[r] for r in self.results.run_names(self.dataset.value)})
         _choose(self.model, [("all models", ALL_MODELS), *((m, m) for m in present)])
+        _choose(self.factor, curves.factors(self.results) or [NO_FACTOR])
+        _choose(self.figure, [h.label for h in for_results(self.dataset.value).headlines])
 
     def shown_runs(self) -> list[str]:
         """Runs of the chosen data set that pass the model filter."""
@@ -340,6 +358,15 @@ class Explorer:
     def _table_outputs(self) -> tuple[DisplayData, ...]:
         assert self.results is not None
         return table_view(self.results, self.dataset.value, self.metric.value, self.run_a.value, self.run_b.value)
+
+    def _curve_outputs(self) -> tuple[DisplayData, ...]:
+        assert self.results is not None
+        if self.factor.value == NO_FACTOR:
+            return (text_output("This sweep varies no ordered factor (a number, or a list drawn by its length)."),)
+        fig = curves.curve_figure(
+            self.results, self.dataset.value, self.factor.value, self.figure.value, self.split.value, self.n_resamples
+        )
+        return (png_output(figure_png(fig), f"{self.figure.value} by {self.factor.value}"),)
 
     def delta_matrix(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(B - A, significant) of the current selection, cached: the significance test is the slow part.

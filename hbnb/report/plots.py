@@ -172,16 +172,22 @@ def small_multiples(matrices: dict[str, pd.DataFrame], title: str, *, vmin: floa
 
 
 def curve(frame: pd.DataFrame, factor: str, figure: str, title: str):
-    """A headline figure against a swept factor: one line per strategy (mean over seeds), its
-    seed x item interval as a band; untuned baselines as dashed horizontal lines.
+    """A headline figure against a swept factor: one line per strategy (mean over seeds, n in the
+    legend), its seed x item interval as a band, each seed's value as a faint dot; untuned
+    baselines as dashed horizontal lines.
 
     `frame`: rows of `groups.curve_frame` for one data set and figure, with a `line` label.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     trained = frame[frame.x.notna()].sort_values("x")
     for label, part in trained.groupby("line", sort=False):
-        (line,) = ax.plot(part.x, part["mean"], marker="o", label=label)
+        n = int(part.n_seeds.max()) if "n_seeds" in part else 1
+        (line,) = ax.plot(part.x, part["mean"], marker="o", label=f"{label} (n={n})" if n > 1 else label)
         ax.fill_between(part.x, part.low, part.high, color=line.get_color(), alpha=0.2, linewidth=0)
+        if "per_seed" in part and n > 1:  # each seed's value, faint
+            xs = [x for x, values in zip(part.x, part.per_seed) for _ in values]
+            ys = [v for values in part.per_seed for v in values]
+            ax.scatter(xs, ys, s=9, color=line.get_color(), alpha=0.45, linewidths=0)
     for _, row in frame[frame.x.isna()].iterrows():
         ax.axhline(row["mean"], color="grey", linestyle="--", linewidth=1)
         ax.annotate(row.line, (trained.x.min() if len(trained) else 0, row["mean"]), fontsize=7, color="grey")

@@ -169,7 +169,14 @@ def stratified(
     results: Results, run: str, dataset: str, setting: str, metric: str, with_langs: bool = False
 ) -> pd.DataFrame:
     """Per-query values as significance wants them: item_id, stratum, query_id, value
-    (and query_lang, cand_lang `with_langs`)."""
+    (and query_lang, cand_lang `with_langs`); computed once per results (treat as read-only)."""
+    key = ("stratified", run, dataset, setting, metric, with_langs)
+    if key not in results.memo:
+        results.memo[key] = _stratified(results, run, dataset, setting, metric, with_langs)
+    return results.memo[key]
+
+
+def _stratified(results: Results, run: str, dataset: str, setting: str, metric: str, with_langs: bool) -> pd.DataFrame:
     pq = results.per_query(run, dataset)
     column = per_query_column(metric)
     if setting == "mono":
