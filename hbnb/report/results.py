@@ -70,7 +70,10 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
     tables, runs = [], []
     wanted = None if everything else _runs_of_file(folder)
     elsewhere = []
-    for metrics in sorted(folder.glob("*/eval/*/metrics.parquet")):
+    found = sorted(folder.glob("*/eval/*/metrics.parquet"))
+    if wanted is not None:  # in the file's order: baselines, then the sweep's runs
+        found.sort(key=lambda m: wanted.index(m.parts[-4]) if m.parts[-4] in wanted else len(wanted))
+    for metrics in found:
         run = metrics.parts[-4]
         if wanted is not None and run not in wanted:
             elsewhere.append(run)
@@ -103,8 +106,8 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
     return Results(folder, table, frame, tuple(dict.fromkeys(elsewhere)))
 
 
-def _runs_of_file(folder: Path) -> set[str] | None:
-    """Names of the runs and baselines of the folder's params.yaml (None: no readable file)."""
+def _runs_of_file(folder: Path) -> list[str] | None:
+    """Names of the baselines and runs of the folder's params.yaml, in order (None: no readable file)."""
     from hbnb.experiment.sweep import baselines, runs
     from hbnb.params import ExperimentParams, load_yaml
 
@@ -116,7 +119,7 @@ def _runs_of_file(folder: Path) -> set[str] | None:
         specs = runs(params, str(path))
     except HbnbError:
         return None
-    return {s.name for s in specs} | {b.name for b in baselines(params, specs)}
+    return [b.name for b in baselines(params, specs)] + [s.name for s in specs]
 
 
 def _train_params(run: Path) -> dict:
