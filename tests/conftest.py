@@ -12,6 +12,42 @@ from hbnb.data.store import data_root
 TINY = Path(__file__).resolve().parent / "params" / "tiny.yaml"
 
 
+def write_experiment(folder: Path, name: str, **changes) -> Path:
+    """The tiny experiment with some keys replaced (dotted keys reach into blocks; None removes one)."""
+    import yaml
+
+    params = yaml.safe_load(TINY.read_text())
+    params["experiment"] = name
+    for key, value in changes.items():
+        node = params
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def xquad():
+    """XQuAD as a parallel QA table (training data)."""
+    from hbnb.data import load_parallel_qa
+
+    return load_parallel_qa("xquad")
+
+
+@pytest.fixture(scope="session")
+def mlqa():
+    """MLQA dev as a parallel QA table (training data)."""
+    from hbnb.data import load_parallel_qa
+
+    return load_parallel_qa("mlqa")
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     """The real data root (the offline mirror here, a verified download elsewhere)."""

@@ -8,23 +8,12 @@ from collections import Counter
 import pytest
 from datasets import Dataset
 
-from hbnb.data import load_parallel_qa
 from hbnb.errors import ParamsError
 from hbnb.languages import PAPER_TRAINING_LANGUAGES
 from hbnb.params import BatchingParams, validate
 from hbnb.training import Batch, HybridBatchSampler, PairIndex, RecordingCollator, realised_mix
 
 PAPER_LANGS = list(PAPER_TRAINING_LANGUAGES)
-
-
-@pytest.fixture(scope="module")
-def xquad() -> Dataset:
-    return load_parallel_qa("xquad")
-
-
-@pytest.fixture(scope="module")
-def mlqa() -> Dataset:
-    return load_parallel_qa("mlqa")
 
 
 def sampler(table: Dataset, world_size: int = 1, **kw) -> HybridBatchSampler:

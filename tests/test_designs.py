@@ -15,7 +15,6 @@ import pytest
 import torch
 from datasets import Dataset
 
-from hbnb.data import load_parallel_qa
 from hbnb.errors import ParamsError
 from hbnb.languages import PAPER_TRAINING_LANGUAGES
 from hbnb.params import BatchingParams, TrainParams, validate
@@ -24,16 +23,6 @@ from hbnb.training import trainer as training
 
 PAPER_LANGS = list(PAPER_TRAINING_LANGUAGES)  # 9 languages, all in XQuAD
 REPLICATES = (0, 1, 7)
-
-
-@pytest.fixture(scope="module")
-def xquad() -> Dataset:
-    return load_parallel_qa("xquad")
-
-
-@pytest.fixture(scope="module")
-def mlqa() -> Dataset:
-    return load_parallel_qa("mlqa")
 
 
 def index(table: Dataset, **kw) -> PairIndex:

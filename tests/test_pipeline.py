@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import TINY
+from conftest import TINY, write_experiment
 from filelock import FileLock
 
 from hbnb import experiment
@@ -21,24 +20,6 @@ from hbnb.experiment import pipeline
 from hbnb.languages import PAPER_TRAINING_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_experiment(folder: Path, name: str, **changes) -> Path:
-    """The tiny experiment with some keys replaced (dotted keys reach into blocks)."""
-    params = yaml.safe_load(TINY.read_text())
-    params["experiment"] = name
-    for key, value in changes.items():
-        node = params
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "paper-offline.yaml", "hub-example.yaml"])

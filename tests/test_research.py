@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import TINY
+from conftest import write_experiment as write
 
 from hbnb import experiment
 from hbnb.errors import ParamsError
@@ -19,24 +18,6 @@ from hbnb.experiment.sweep import group_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "params").glob("*.yaml"))
-
-
-def write(folder: Path, name: str, **changes) -> Path:
-    """The tiny experiment with dotted keys replaced (None removes a key)."""
-    params = yaml.safe_load(TINY.read_text())
-    params["experiment"] = name
-    for key, value in changes.items():
-        node = params
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
 
 
 def plan(path: Path) -> subprocess.CompletedProcess:
