@@ -82,6 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         langs=args.langs,
         run_depth=args.run_depth,
+        max_items=args.max_items,
     )
     folder = result.save(args.out)
     for key, value in result.summary().items():
@@ -141,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--langs", nargs="+", help="restrict to these languages (tatoeba: xxx languages; wmt22: pairs)")
     ev.add_argument("--run", help="the run's name in the tables (default: the model spec)")
     ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")
+    ev.add_argument(
+        "--max-items",
+        type=int,
+        help="evaluate a pair-matrix retrieval set on N of its items (a quick look; not comparable with the full set)",
+    )
     ev.set_defaults(func=_evaluate)
 
     run = commands.add_parser("run", help="execute an experiment's stage notebooks into reports/<experiment>/")

@@ -313,6 +313,11 @@ class DataParams(Params):
     )
     langs: dict[str, list[str]] = Field(default_factory=dict, description="per evaluation set: restrict to languages")
     candidates: Literal["paragraph", "sentence"] = Field("paragraph", description="LAReQA candidate encoding")
+    max_items: dict[str, int] = Field(
+        default_factory=dict,
+        description="per pair-matrix retrieval set: evaluate on N of its items (a quick look: a smaller pool is "
+        "easier, so the figures are not comparable with the full set's)",
+    )
 
     @field_validator("evaluate")
     @classmethod
@@ -324,9 +329,18 @@ class DataParams(Params):
 
     @model_validator(mode="after")
     def _langs_name_evaluated_sets(self) -> DataParams:
-        stray = [k for k in self.langs if k not in self.evaluate]
-        if stray:
-            raise ValueError(f"langs names {', '.join(stray)}, which is not in evaluate ({', '.join(self.evaluate)})")
+        for key in ("langs", "max_items"):
+            stray = [k for k in getattr(self, key) if k not in self.evaluate]
+            if stray:
+                raise ValueError(
+                    f"{key} names {', '.join(stray)}, which is not in evaluate ({', '.join(self.evaluate)})"
+                )
+        for name, n in self.max_items.items():
+            if not isinstance(tasks.get_task(name), tasks.RetrievalTask) or n < 2:
+                raise ValueError(
+                    f"max_items.{name} = {n}: give at least 2 items, for pair-matrix retrieval sets only "
+                    f"({', '.join(t for t in tasks.names() if isinstance(tasks.get_task(t), tasks.RetrievalTask))})"
+                )
         return self
 
 

@@ -22,6 +22,7 @@ STREAMS = {
     "design-pairs": 7,  # the fixed order whose first k are `batching.pairs: k` (design seed)
     "design-items": 8,  # the fixed order whose first N are `batching.train_items` (design seed)
     "seed-bootstrap": 9,  # two-level resamples over seeds and items (results over seed groups)
+    "evaluation-items": 10,  # the items kept by `data.max_items` (a quick look at an evaluation set)
 }
 
 

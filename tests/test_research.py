@@ -157,3 +157,17 @@ def test_impossible_designs_exit_2_naming_the_key_before_anything_runs(tmp_path:
         assert result.stderr.count("hbnb: error:") == 1 and "Traceback" not in result.stderr
         assert str(path) in result.stderr and message in result.stderr and "allowed" in result.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_max_items_is_for_evaluated_pair_matrix_sets(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match=r"max_items.tatoeba = 5: give at least 2 items, for pair-matrix"):
+        experiment.load(write(tmp_path, "m1", **{"data.max_items": {"tatoeba": 5}}))
+    with pytest.raises(ParamsError, match=r"max_items names xquad-r, which is not in evaluate"):
+        experiment.load(write(tmp_path, "m2", **{"data.max_items": {"xquad-r": 5}}))
+    params = experiment.load(write(tmp_path, "m3", **{"data.max_items": {"mlqa-r": 50}}))
+    from hbnb.experiment import pipeline
+
+    stages = {s.key: s for s in pipeline.plan(params, tmp_path / "m3.yaml", tmp_path / "reports")}
+    assert stages["evaluate/baseline-use-m"].parameters["max_items"] == {"mlqa-r": 50}
+    plain = pipeline.plan(experiment.load(write(tmp_path, "m4")), tmp_path / "m4.yaml", tmp_path / "reports")
+    assert "max_items" not in plain[1].inputs  # unchanged fingerprints for files without it

@@ -90,8 +90,8 @@ def test_seen_unseen_splits_curves_and_verdicts_are_written(seeds_run) -> None:
     assert (splits.n_seeds == 3).all() and (splits.low <= splits["mean"]).all()
     curves = {p.name for p in (root / "report" / "curves").glob("*.png")}
     for figure in FIGURES:
-        assert f"xquad-r_{figure.replace(' ', '-')}_batching.n_languages.png" in curves
-    assert "xquad-r_tradeoff_batching.n_languages.png" in curves
+        assert f"xquad-r_{figure.replace(' ', '-')}_batching.n-languages.png" in curves
+    assert "xquad-r_tradeoff_batching.n-languages.png" in curves
     verdicts = pd.read_csv(root / "report" / "verdicts.csv")
     assert len(verdicts) == 3 * 3  # 3 claims x 3 numbers of languages
     assert set(verdicts.verdict) <= {"supported", "refuted", "inconclusive"}

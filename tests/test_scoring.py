@@ -16,7 +16,7 @@ from hbnb import models
 from hbnb.data import load_retrieval
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import column
-from hbnb.errors import MalformedDataError
+from hbnb.errors import MalformedDataError, ParamsError
 from hbnb.evaluation import evaluate, metrics_from_ranks, rank, score_chunks
 from hbnb.evaluation.encoding import encode, model_fingerprint
 from hbnb.evaluation.trec import PoolRun
@@ -437,3 +437,20 @@ def read_qrels(text: str) -> dict[str, dict[str, int]]:
         qid, _, docid, rel = line.split()
         qrels.setdefault(qid, {})[docid] = int(rel)
     return qrels
+
+
+def test_max_items_evaluates_a_subset_of_items_with_their_paragraphs(use_m) -> None:
+    full = load_retrieval("xquad-r", ["en", "vi"])
+    small = full.subset_items(40)
+    assert small.queries.num_rows == 80 and len(set(small.queries["item_id"])) == 40
+    assert full.subset_items(40).queries["id"] == small.queries["id"]  # fixed draw
+    relevant = {c for ids in small.relevance["candidate_ids"] for c in ids}
+    pool = set(small.candidates["id"])
+    assert relevant <= pool
+    paragraphs = {p for c, p in zip(full.candidates["id"], full.candidates["paragraph_id"]) if c in relevant}
+    assert pool == {c for c, p in zip(full.candidates["id"], full.candidates["paragraph_id"]) if p in paragraphs}
+    result = evaluate(use_m, "xquad-r", langs=["en", "vi"], candidates="sentence", max_items=40, n_resamples=100)
+    assert result.meta["n_queries"] == 80 and result.meta["max_items"] == 40
+    assert result.meta["pool_size"] == len(pool)
+    with pytest.raises(ParamsError, match="max_items = 5 for tatoeba, a bitext set"):
+        evaluate(use_m, "tatoeba", langs=["de"], max_items=5)

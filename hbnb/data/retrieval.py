@@ -96,6 +96,31 @@ class RetrievalSet:
         sentences = column(self.candidates, "sentence")
         return [answer_text(s, p, mode == "paragraph") for s, p in zip(sentences, paragraphs)]
 
+    def subset_items(self, n: int, seed: int = 0) -> RetrievalSet:
+        """The set restricted to n items (drawn with the seed's "evaluation-items" stream): their
+        queries in every language, and as candidates the paragraphs that hold their answers
+        (every sentence of those paragraphs; for sets without paragraphs, the relevant
+        candidates). A smaller pool is easier: figures are a quick look, not comparable with
+        the full set's.
+        """
+        from hbnb import seeds
+
+        items = sorted(set(self.queries["item_id"]))
+        if n >= len(items):
+            return self
+        rng = seeds.rng(seed, "evaluation-items")
+        keep = {items[i] for i in rng.choice(len(items), size=n, replace=False)}
+        queries = self.queries.select([r for r, i in enumerate(column(self.queries, "item_id")) if i in keep])
+        query_ids = set(column(queries, "id"))
+        relevance = self.relevance.select(
+            [r for r, q in enumerate(column(self.relevance, "query_id")) if q in query_ids]
+        )
+        relevant = {c for ids in relevance["candidate_ids"] for c in ids}
+        cand_ids, paragraph_ids = column(self.candidates, "id"), column(self.candidates, "paragraph_id")
+        paragraphs = {p for c, p in zip(cand_ids, paragraph_ids) if c in relevant and p}
+        rows = [i for i, (c, p) in enumerate(zip(cand_ids, paragraph_ids)) if c in relevant or (p and p in paragraphs)]
+        return RetrievalSet(self.name, queries, self.candidates.select(rows), relevance, self.level)
+
     def stats(self) -> dict[str, Any]:
         """The counts DATA.md states: per-language queries and candidates, relevant-set sizes."""
         sizes = Counter(len(ids) for ids in self.relevance["candidate_ids"])

@@ -18,6 +18,7 @@ import pandas as pd
 
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import column
+from hbnb.errors import ParamsError
 from hbnb.evaluation.encoding import encode, model_fingerprint
 from hbnb.evaluation.ranking import FULL_RANKING_LIMIT, TIE_RULE, rank, rank_topk, share_twin_scores
 from hbnb.evaluation.tables import aggregate, headline_figures, per_query_frame, tidy_row
@@ -79,6 +80,7 @@ class ScoreOptions:
     depth: int | None = None
     index_factory: str = "Flat"
     fingerprint: str = ""
+    max_items: int | None = None
 
 
 def evaluate(
@@ -94,6 +96,7 @@ def evaluate(
     batch_size: int = 64,
     depth: int | None = None,
     index_factory: str = "Flat",
+    max_items: int | None = None,
 ) -> Evaluation:
     """Score a `SentenceTransformer` on a registered task (by name), a task object, or a `RetrievalSet`.
 
@@ -111,6 +114,9 @@ def evaluate(
     too large to score in full: per-language pools and the multilingual pool, top-k
     metrics (AP truncated at the depth). Pools over FULL_RANKING_LIMIT candidates use
     it with depth 1000 unless a depth is given.
+
+    `max_items`: evaluate a pair-matrix retrieval set on that many of its items
+    (`RetrievalSet.subset_items`): a quick look, not comparable with the full set.
     """
     start = time.perf_counter()
     task = (
@@ -120,9 +126,14 @@ def evaluate(
         if isinstance(data, RetrievalSet)
         else get_task(data)
     )
+    if max_items and not isinstance(task, RetrievalTask):
+        raise ParamsError(
+            f"max_items = {max_items} for {task.name}, a {task.kind} set; "
+            "it applies to pair-matrix retrieval sets only"
+        )
     fingerprint = model_fingerprint(model)
     options = ScoreOptions(
-        run, candidates, cache, run_depth, n_resamples, batch_size, depth, index_factory, fingerprint
+        run, candidates, cache, run_depth, n_resamples, batch_size, depth, index_factory, fingerprint, max_items
     )
     evaluation = task.score(model, langs, options)
     evaluation.task = task
@@ -133,6 +144,7 @@ def evaluate(
             "model_fingerprint": fingerprint,
             "tie_rule": TIE_RULE,
             "wall_time_s": round(time.perf_counter() - start, 3),
+            **({"max_items": max_items} if max_items else {}),
         }
     )
     return evaluation
@@ -150,6 +162,7 @@ def evaluate_to(
     run_depth: int = 1000,
     baseline: bool = False,
     label: str | None = None,
+    max_items: dict[str, int] | None = None,
 ) -> dict[str, Evaluation]:
     """Load a model once, evaluate it on each data set into `folder/<data set>/`, and record the run.
 
@@ -170,6 +183,7 @@ def evaluate_to(
             langs=(langs or {}).get(name),
             n_resamples=n_resamples,
             run_depth=run_depth,
+            max_items=(max_items or {}).get(name),
         )
         result.meta["model"] = model_spec
         result.save(folder / name)

@@ -143,7 +143,10 @@ class RetrievalTask(EvalTask):
     def score(self, model: Any, langs: list[str] | None, options: ScoreOptions) -> Evaluation:
         from hbnb.evaluation.scoring import score_retrieval
 
-        return score_retrieval(model, self.name, self.load(langs), self.pairs, self.pool, self.candidate_role, options)
+        data = self.load(langs)
+        if options.max_items:
+            data = data.subset_items(options.max_items)
+        return score_retrieval(model, self.name, data, self.pairs, self.pool, self.candidate_role, options)
 
     def _data_languages(self) -> list[str]:
         return self.load().languages

@@ -172,13 +172,16 @@ def _evaluate_stage(
         "n_resamples": params.report.n_resamples,
         "run_depth": params.report.run_depth,
         "baseline": baseline,
+        "max_items": dict(data.max_items),
     }
+    # without max_items the inputs are as before it existed: finished evaluations stay done
+    inputs = {k: v for k, v in parameters.items() if k != "max_items" or v}
     return Stage(
         f"evaluate/{name}",
         "03_evaluate.ipynb",
         folder,
         parameters,
-        parameters,
+        inputs,
         [f"eval/{d}/metrics.parquet" for d in data.evaluate],
         ["data", *depends],
     )
