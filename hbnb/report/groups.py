@@ -20,6 +20,7 @@ and candidate languages were, or were not, training languages of the run (`SPLIT
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
@@ -186,8 +187,9 @@ def _paired(
     common = [s for s in a.seeds if s in b.seeds]
     if not common:
         return None
-    pick_a = Group(**{**a.__dict__, "runs": tuple(r for r, s in zip(a.runs, a.seeds) if s in common)})
-    pick_b = Group(**{**b.__dict__, "runs": tuple(r for r, s in zip(b.runs, b.seeds) if s in common)})
+    runs_a, runs_b = dict(zip(a.seeds, a.runs)), dict(zip(b.seeds, b.runs))
+    pick_a = dataclasses.replace(a, runs=tuple(runs_a[s] for s in common), seeds=tuple(common))
+    pick_b = dataclasses.replace(b, runs=tuple(runs_b[s] for s in common), seeds=tuple(common))
     fa = frames(results, pick_a, dataset, headline, split)
     fb = frames(results, pick_b, dataset, headline, split)
     if fa is None or fb is None:
