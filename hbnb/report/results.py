@@ -103,6 +103,9 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
             }
         )
     frame = pd.DataFrame(runs)
+    fixed = ("run", "model", "baseline", "group", "strategy", "in_file", "languages")
+    for key in [c for c in frame.columns if c not in fixed]:  # seeds and swept values keep their types (2 stays 2)
+        frame[key] = pd.Series([r.get(key) for r in runs], index=frame.index, dtype=object)
     return Results(folder, table, frame, tuple(dict.fromkeys(elsewhere)))
 
 
