@@ -36,13 +36,18 @@ def test_the_bootstrap_draws_are_the_seed_sequences_first_child() -> None:
     assert ci.low < ci.estimate < ci.high
 
 
-def test_sampled_pairs_and_items_follow_their_own_streams() -> None:
+def test_sampled_pairs_and_items_follow_the_design_streams() -> None:
     table = load_parallel_qa("xquad", ["en", "de", "es", "ru", "zh"])
-    params = BatchingParams(strategy="hybrid", pairs=4, train_items=300, seed=5, batch_size=8)
+    params = BatchingParams(strategy="hybrid", pairs=4, train_items=300, design_seed=5, batch_size=8)
     a, b = PairIndex(table, params), PairIndex(table, params)
     assert a.pairs == b.pairs and np.array_equal(a.active, b.active)
-    other_seed = PairIndex(table, params.model_copy(update={"seed": 6}))
-    assert not np.array_equal(a.active, other_seed.active)
-    every = [(x, y) for x in range(5) for y in range(5) if x != y]
-    expected = sorted(seeds.rng(5, "pairs").choice(len(every), size=4, replace=False).tolist())
-    assert a.pairs == [every[i] for i in expected]
+    replicate = PairIndex(table, params.model_copy(update={"seed": 6}))  # a replicate keeps the design
+    assert replicate.pairs == a.pairs and np.array_equal(a.active, replicate.active)
+    other_design = PairIndex(table, params.model_copy(update={"design_seed": 6}))
+    assert not np.array_equal(a.active, other_design.active)
+    names = sorted(a.languages)
+    unordered = [(x, y) for i, x in enumerate(names) for y in names[i + 1 :]]
+    order = seeds.rng(5, "design-pairs").permutation(len(unordered))
+    chosen = {unordered[i] for i in order[:4]}
+    got = {tuple(sorted((a.languages[x], a.languages[y]))) for x, y in a.pairs}
+    assert got == chosen and len(a.pairs) == 8  # 4 unordered pairs, both directions
