@@ -41,7 +41,8 @@ def test_report_pages_have_figures_numbers_and_no_broken_links(tiny) -> None:
         )
         assert len(images) >= 5  # per-pair small multiples, deltas, bias
         assert all(i["w"] > 100 and i["h"] > 100 and i["n"] > 2000 for i in images), images
-        assert page.locator(".jp-InputArea").count() == 0  # the code stays in the notebook
+        assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0  # the code stays in the notebook
+        assert page.locator(".jp-CodeCell.jp-mod-noInput").count() >= 8
         page.click('a[href="#Summary"]')  # the table of contents leads to its section
         assert page.evaluate("location.hash") == "#Summary"
         tables = page.locator("table.dataframe").all_inner_texts()
