@@ -155,6 +155,8 @@ def group_summary(
                 }
             )
     table = pd.DataFrame(rows)
+    for key in {k for r in rows for k in r} & set(swept(results)):  # 2 stays 2 beside a baseline without it
+        table[key] = pd.Series([r.get(key) for r in rows], index=table.index, dtype=object)
     if table.empty or not marks:
         return table.assign(mark="")
     if tests is None:
