@@ -346,9 +346,12 @@ def _judge(
         if not tests:
             return {**row, "verdict": "inconclusive", "reason": "no paired seeds"}
         v = best(tests, side)
-        closest = min(tests.values(), key=lambda c: abs(c.delta))
-        effect = {"effect": closest.delta, "low": closest.low, "high": closest.high}
-        effect["against"] = next(s for s, c in tests.items() if c is closest)
+        # the comparison that decides the verdict: one that refutes it, else the least separated
+        parts = {s: directional(c, side) for s, c in tests.items()}
+        rank = {"refuted": 0, "inconclusive": 1, "supported": 2}
+        against = min(parts, key=lambda s: (rank[parts[s].verdict], -parts[s].p))
+        shown = tests[against]
+        effect = {"effect": shown.delta, "low": shown.low, "high": shown.high, "against": against}
         n = min(c.n_seeds for c in tests.values())
     else:
         c = paired(results, members[str(claim.other)], subject, dataset, h, None, n_resamples)
