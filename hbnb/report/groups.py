@@ -35,11 +35,9 @@ from hbnb.evaluation.significance import holm
 from hbnb.evaluation.tasks import Headline, for_results
 from hbnb.evaluation.verdicts import best, directional, equivalent
 from hbnb.experiment.claims import Claim
-from hbnb.report.results import Results, stratified
+from hbnb.report.results import RUN_COLUMNS, Results, stratified
 
 SPLITS = ("seen->seen", "seen->unseen", "unseen->seen", "unseen->unseen")
-# columns of Results.runs that are not swept values
-_FIXED = ("run", "model", "baseline", "group", "seed", "strategy", "in_file", "languages")
 # swept keys that identify a family's members or replicates, not its context
 _MEMBERS = ("seed", "batching.strategy", "model")
 
@@ -64,7 +62,7 @@ class Group:
 
 def swept(results: Results) -> list[str]:
     """The swept parameter paths of the experiment (columns of `Results.runs`)."""
-    return [c for c in results.runs.columns if c not in _FIXED]
+    return [c for c in results.runs.columns if c not in RUN_COLUMNS]
 
 
 def seed_groups(results: Results, dataset: str | None = None) -> list[Group]:

@@ -24,6 +24,9 @@ from hbnb.evaluation.tables import headline_figures
 from hbnb.evaluation.tasks import for_results
 from hbnb.experiment.sweep import group_name
 
+# the columns of Results.runs that describe a run; every other column is a swept value
+RUN_COLUMNS = ("run", "model", "baseline", "group", "seed", "strategy", "in_file", "languages")
+
 
 @dataclass(frozen=True)
 class Results:
@@ -103,8 +106,7 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
             }
         )
     frame = pd.DataFrame(runs)
-    fixed = ("run", "model", "baseline", "group", "strategy", "in_file", "languages")
-    for key in [c for c in frame.columns if c not in fixed]:  # seeds and swept values keep their types (2 stays 2)
+    for key in ["seed", *(c for c in frame.columns if c not in RUN_COLUMNS)]:  # their types stay (2 stays 2)
         frame[key] = pd.Series([r.get(key) for r in runs], index=frame.index, dtype=object)
     return Results(folder, table, frame, tuple(dict.fromkeys(elsewhere)))
 
