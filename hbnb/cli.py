@@ -52,6 +52,75 @@ def _data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lexicon_sources(args: argparse.Namespace, pair: str) -> list:
+    from hbnb.codeswitch.lexicon import LexiconFile, ParallelText
+
+    sources: list = list(args.source or [])
+    if getattr(args, "lexicon_file", None):
+        sources.append(LexiconFile(pair, args.lexicon_file))
+    if getattr(args, "parallel", None):
+        sources.append(ParallelText(pair, files=tuple(args.parallel)))
+    return sources or ["wmt22"]
+
+
+def _data_lexicon(args: argparse.Namespace) -> int:
+    from hbnb.codeswitch import lexicon as lx
+
+    lex = lx.lexicon(_lexicon_sources(args, args.pair), args.pair, args.min_count, args.min_prob)
+    coverage = lx.source_coverage(lex, _lexicon_sources(args, args.pair))
+    out = lex.to_json(args.top, coverage)
+    if args.heldout:
+        out["heldout"] = lx.heldout_hit_rate(
+            _lexicon_sources(args, args.pair), args.pair, min_count=args.min_count, min_prob=args.min_prob
+        )
+    if args.json:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    pivot = f", pivoted through {lex.pivot}" if lex.pivot else ""
+    print(f"{lex.pair} from {'+'.join(lex.sources)}{pivot}: {lex.size} entries, {lex.words} source words")
+    if coverage is not None:
+        print(f"coverage: {coverage:.1%} of the running {lex.src_lang} words of its parallel text have an entry")
+    if args.heldout:
+        h = out["heldout"]
+        print(
+            f"held-out hit rate: {h['hit_rate']} ({h['replaced']} words replaced on {h['heldout_lines']} held-out "
+            f"lines; coverage there {h['coverage']})"
+        )
+    print(f"{'src':<20} {'tgt':<20} {'p':>6} {'count':>7}")
+    for e in out["entries"]:
+        print(f"{e['src']:<20} {e['tgt']:<20} {e['p']:>6.3f} {e['count']:>7}{'  (pivoted)' if e['pivoted'] else ''}")
+    return 0
+
+
+def _data_code_switch(args: argparse.Namespace) -> int:
+    from hbnb import seeds
+    from hbnb.codeswitch.switch import CodeSwitcher, realised, switch_all
+    from hbnb.data.squad import load_squad
+    from hbnb.errors import UnknownNameError
+    from hbnb.languages import canonical
+
+    lang = canonical(args.lang)
+    targets = [canonical(x) for x in args.languages if canonical(x) != lang]
+    if not targets:
+        raise UnknownNameError(f"--languages {' '.join(args.languages)} names no language other than --lang {lang}")
+    switcher = CodeSwitcher(
+        _lexicon_sources(args, f"{lang}-{targets[0]}"), targets, args.rate, args.per, args.min_count, args.min_prob
+    )
+    switcher.prepare([lang])
+    questions = load_squad("xquad", [lang])["question"]
+    rng = seeds.rng(args.seed, "code-switch")
+    n = min(args.sample, len(questions))
+    chosen = sorted(rng.choice(len(questions), size=n, replace=False).tolist())
+    switched = switch_all(switcher, [questions[i] for i in chosen], [lang] * n, rng)
+    if args.json:
+        print(json.dumps([s.to_json() for s in switched], indent=2, ensure_ascii=False))
+        return 0
+    for s in switched:
+        print(f"- {s.original}\n  {s.text}")
+    print(json.dumps(realised(switched)))
+    return 0
+
+
 def _models_prepare(args: argparse.Namespace) -> int:
     from hbnb.models import prepare
 
@@ -115,6 +184,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=_data_stats)
+    for name, helptext in (
+        ("lexicon", "induce (or read) a bilingual lexicon and print its size, coverage and top entries"),
+        ("code-switch", "code-switch XQuAD questions with a lexicon and print what was replaced"),
+    ):
+        sub = data.add_parser(name, help=helptext)
+        sub.add_argument(
+            "--source",
+            action="append",
+            help="wmt22, tatoeba or xquad; repeat to combine (default: wmt22)",
+        )
+        sub.add_argument("--lexicon-file", help="your lexicon of the pair: 'src<TAB>tgt' or MUSE 'src tgt' lines")
+        sub.add_argument("--parallel", nargs=2, metavar=("FILE_A", "FILE_B"), help="your line-aligned parallel text")
+        sub.add_argument("--min-count", type=int, default=2, help="keep entries with at least N links (default 2)")
+        sub.add_argument(
+            "--min-prob", type=float, default=0.05, help="keep entries with p(tgt|src) >= P (default 0.05)"
+        )
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        if name == "lexicon":
+            sub.add_argument("--pair", required=True, help="the direction, e.g. en-de (pivots through en if needed)")
+            sub.add_argument("--top", type=int, default=20, help="entries to print, by count (default 20)")
+            sub.add_argument("--heldout", action="store_true", help="also measure the held-out hit rate (90/10 lines)")
+            sub.set_defaults(func=_data_lexicon)
+        else:
+            sub.add_argument("--lang", default="en", help="the questions' language (default en)")
+            sub.add_argument(
+                "--languages", nargs="+", required=True, help="languages to switch into (--lang is skipped)"
+            )
+            sub.add_argument("--rate", type=float, default=0.5, help="probability of replacing an eligible word")
+            sub.add_argument("--per", choices=["text", "word"], default="text", help="one target per text or per word")
+            sub.add_argument("--sample", type=int, default=20, help="how many questions (a seeded draw)")
+            sub.add_argument("--seed", type=int, default=0)
+            sub.set_defaults(func=_data_code_switch)
 
     models = commands.add_parser("models", help="built-in models").add_subparsers(dest="models_command", required=True)
     prepare = models.add_parser("prepare", help="build the caches of built-in models (me5-small)")

@@ -23,6 +23,9 @@ STREAMS = {
     "design-items": 8,  # the fixed order whose first N are `batching.train_items` (design seed)
     "seed-bootstrap": 9,  # two-level resamples over seeds and items (results over seed groups)
     "evaluation-items": 10,  # the items kept by `data.max_items` (a quick look at an evaluation set)
+    "lexicon-holdout": 11,  # the 10% of parallel lines held out to measure an induced lexicon
+    "code-switch": 12,  # which words are switched, into which language, by which translation
+    "bitext": 13,  # the bitext pairs of training batches and their directions (key: the epoch)
 }
 
 

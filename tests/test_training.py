@@ -117,7 +117,15 @@ def test_killed_run_resumes_to_the_configured_steps_with_the_same_batches(tmp_pa
 
 
 def test_two_processes_share_the_batch_kind_and_language_of_each_step(tmp_path: Path) -> None:
-    params = write_params(tmp_path, max_steps=8, save_steps=8)
+    # with code-switching and bitext on (en and de: WMT22 covers the pair), which DDP must carry too
+    params = write_params(
+        tmp_path,
+        max_steps=8,
+        save_steps=8,
+        batching={"strategy": "hybrid", "languages": ["en", "de"], "batch_size": 8},
+        code_switching={"sources": ["wmt22"], "rate": 0.5, "share": 0.5},
+        bitext={"sources": ["wmt22"], "share": 0.3},
+    )
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hbnb", "train", str(params)],
         capture_output=True,
@@ -136,7 +144,10 @@ def test_two_processes_share_the_batch_kind_and_language_of_each_step(tmp_path: 
     for step, entries in by_step.items():
         assert sorted(r for r, _, _ in entries) == [0, 1]
         assert len({(kind, lang) for _, kind, lang in entries}) == 1, (step, entries)
-    assert {kind for _, _, kind, _, _ in log} == {"mono", "cross"}
+    assert {"mono", "cross"} <= {kind for _, _, kind, _, _ in log} <= {"mono", "cross", "bitext"}
+    mix = json.loads((out / "augmentation.json").read_text())
+    assert mix["examples"] == 2 * 8 * 8 and mix["code_switching"]["examples_switched"] > 0
+    assert mix["bitext"]["batches_with_a_repeated_sentence"] == 0
 
 
 @pytest.mark.parametrize(

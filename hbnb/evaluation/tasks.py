@@ -302,6 +302,34 @@ register(
         counts=catalog.wmt22_stats,
     )
 )
+
+
+def code_switched(base: str, rate: float = 0.5, name: str | None = None) -> RetrievalTask:
+    """A pair-matrix retrieval set with its non-English queries code-switched into English at `rate`
+    (lexicons from WMT22 and Tatoeba: `hbnb.codeswitch.queries`); register it to evaluate on it."""
+    from dataclasses import replace
+
+    task = get_task(base)
+    if not isinstance(task, RetrievalTask) or isinstance(task, PoolTask):
+        raise UnknownNameError(f"{base!r} is not a pair-matrix retrieval set; code-switched queries need one")
+
+    def load(langs: list[str] | None) -> RetrievalSet:
+        from hbnb.codeswitch.queries import switch_queries
+
+        return switch_queries(task.load(langs), rate)
+
+    return replace(
+        task,
+        name=name or f"{base}-cs",
+        description=f"{base} with its non-English queries code-switched into English at rate {rate} "
+        f"(lexicons from WMT22 + Tatoeba; hbnb.codeswitch.queries)",
+        loader=load,
+        counts=None,
+    )
+
+
+for _base in ("mkqa", "xquad-r", "mlqa-r"):
+    register(code_switched(_base))
 DEFAULT_EVALUATION = ("mlqa-r",)  # an experiment's evaluation sets when its file names none
 PLUGIN_GROUP = "hbnb.tasks"
 

@@ -17,6 +17,7 @@ from sentence_transformers.sentence_transformer.data_collator import SentenceTra
 from transformers import TrainerCallback
 
 from hbnb.files import read_jsonl, write_text
+from hbnb.training.augment import AUGMENT_COLUMN
 from hbnb.training.distributed import process_rank
 from hbnb.training.pairs import CODE_COLUMN, PairIndex
 
@@ -34,8 +35,17 @@ class RecordingCollator(SentenceTransformerDataCollator):
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         codes = [f.pop(CODE_COLUMN) for f in features if CODE_COLUMN in f]
+        augmented = [json.loads(f.pop(AUGMENT_COLUMN)) for f in features if AUGMENT_COLUMN in f]
         if codes and self.index is not None:
-            self.records.append(self.index.describe(codes))
+            record = self.index.describe(codes)
+            if self.index.switching is not None:
+                words: Counter[str] = Counter()
+                for a in augmented:
+                    words.update(a["words"])
+                record["switched"] = sum(a["switched"] for a in augmented)
+                record["eligible_words"] = sum(a.get("eligible", 0) for a in augmented)
+                record["words_replaced"] = dict(sorted(words.items()))
+            self.records.append(record)
         return super().__call__(features)
 
 
@@ -53,6 +63,48 @@ def realised_mix(records: list[dict[str, Any]]) -> dict[str, Any]:
         "mono_batches_per_language": dict(sorted(langs.items())),
         "examples_per_pair": dict(sorted(pairs.items())),
     }
+
+
+def augmentation_mix(records: list[dict[str, Any]], index: PairIndex) -> dict[str, Any]:
+    """What code-switching and bitext really added (augmentation.json, beside batch_mix.json):
+    examples switched, eligible and replaced words per target language, bitext batches and pairs."""
+    out: dict[str, Any] = {"examples": sum(r["size"] for r in records)}
+    if index.switching is not None:
+        words: Counter[str] = Counter()
+        for r in records:
+            words.update(r.get("words_replaced", {}))
+        qa = sum(r["size"] - r.get("bitext", 0) for r in records)
+        switched = sum(r.get("switched", 0) for r in records)
+        eligible = sum(r.get("eligible_words", 0) for r in records)
+        out["code_switching"] = {
+            **index.switching.describe(),
+            "qa_examples": qa,
+            "examples_switched": switched,
+            "realised_share": round(switched / qa, 4) if qa else None,
+            "eligible_words": eligible,
+            "words_replaced": sum(words.values()),
+            "realised_rate": round(sum(words.values()) / eligible, 4) if eligible else None,
+            "words_replaced_per_language": dict(sorted(words.items())),
+        }
+    if index.bitext is not None:
+        pairs: Counter[str] = Counter()
+        for r in records:
+            pairs.update(r.get("bitext_pairs", {}))
+        batches = sum(r["kind"] == "bitext" for r in records)
+        out["bitext"] = {
+            "sources": list(index.bitext.sources),
+            "share": index.bitext.share,
+            "pool_pairs": len(index.bitext),
+            "pool_per_language_pair": index.bitext.pairs(),
+            "batches": batches,
+            "realised_batch_share": round(batches / len(records), 4) if records else None,
+            "examples": sum(pairs.values()),
+            "examples_per_direction": dict(sorted(pairs.items())),
+            "batches_with_a_repeated_sentence": sum(
+                r.get("bitext", 0) != r.get("bitext_sentences", 0) for r in records
+            ),
+        }
+    return out
 
 
 def merge_batch_logs(out: Path) -> list[dict[str, Any]]:

@@ -84,7 +84,7 @@ def _pair_texts(key: int) -> _PairTexts:
 class Batch:
     """One planned batch: its kind and, per example, the item and the two languages."""
 
-    kind: str  # "mono" or "cross"
+    kind: str  # "mono", "cross", or "bitext" (items: bitext pairs; q_langs = p_langs: their directions)
     items: np.ndarray
     q_langs: np.ndarray
     p_langs: np.ndarray
@@ -128,6 +128,25 @@ class PairIndex:
         self.active = _active_items(self, params, source)
         self._columns = {c: _Column(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
         self._check_batch_size(source)
+        self.base = table.num_rows * self.n_langs  # pair codes below it are QA pairs; bitext codes follow
+        self.switching: Any = None  # hbnb.training.augment.SwitchedTexts
+        self.bitext: Any = None  # hbnb.training.augment.BitextPool
+
+    def augment(self, switching: Any = None, bitext: Any = None) -> PairIndex:
+        """Attach code-switching and bitext (`hbnb.training.augment`) to the training stream."""
+        if bitext is not None and self.params.hard_negatives:
+            raise ParamsError("training.bitext cannot be combined with batching.hard_negatives (bitext has none)")
+        if bitext is not None and bitext.n_groups < self.params.batch_size:
+            raise ParamsError(
+                f"training.bitext has {bitext.n_groups} different sentences, fewer than batching.batch_size = "
+                f"{self.params.batch_size}; add sources or lower the batch size"
+            )
+        self.switching, self.bitext = switching, bitext
+        return self
+
+    def bitext_codes(self, pairs: np.ndarray, directions: np.ndarray) -> list[int]:
+        """Codes of bitext pairs in directions (0: a->b, 1: b->a)."""
+        return (self.base + 2 * np.asarray(pairs) + np.asarray(directions)).tolist()
 
     @property
     def n_langs(self) -> int:
@@ -158,17 +177,48 @@ class PairIndex:
         return q_rows, self.row[items, p_langs], items
 
     def texts(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """The set_transform of the training data set: pair codes -> anchor/positive(/negative) texts."""
-        codes = batch[CODE_COLUMN]
-        q_rows, p_rows, _ = self.decode(codes)
-        out = {"anchor": self._columns["question"].take(q_rows)}
-        sentences = self._columns["sentence"].take(p_rows)
-        paragraphs = self._columns["paragraph"].take(p_rows)
-        with_paragraph = self.params.positive == "sentence+paragraph"
-        out["positive"] = [answer_text(s, p, with_paragraph) for s, p in zip(sentences, paragraphs)]
-        if self.params.hard_negatives:
-            out["negative"] = self._columns["negative"].take(p_rows)
-        out[CODE_COLUMN] = list(codes)
+        """The set_transform of the training data set: pair codes -> anchor/positive(/negative) texts,
+        bitext codes -> their pair, then code-switching of the chosen QA examples."""
+        from hbnb.training.augment import AUGMENT_COLUMN, record_json
+
+        codes = np.asarray(batch[CODE_COLUMN], dtype=np.int64)
+        qa = np.nonzero(codes < self.base)[0]
+        n = len(codes)
+        out: dict[str, list[Any]] = {"anchor": [None] * n, "positive": [None] * n}
+        q_langs: list[str] = [""] * n
+        p_langs: list[str] = [""] * n
+        if len(qa):
+            q_rows, p_rows, _ = self.decode(codes[qa])
+            questions = self._columns["question"].take(q_rows)
+            sentences = self._columns["sentence"].take(p_rows)
+            paragraphs = self._columns["paragraph"].take(p_rows)
+            with_paragraph = self.params.positive == "sentence+paragraph"
+            negatives = self._columns["negative"].take(p_rows) if self.params.hard_negatives else None
+            if negatives is not None:
+                out["negative"] = [None] * n
+            for k, i in enumerate(qa.tolist()):
+                out["anchor"][i] = questions[k]
+                out["positive"][i] = answer_text(sentences[k], paragraphs[k], with_paragraph)
+                q_langs[i] = self.languages[self.lang_of_row[q_rows[k]]]
+                p_langs[i] = self.languages[self.lang_of_row[p_rows[k]]]
+                if negatives is not None:
+                    out["negative"][i] = negatives[k]
+        for i in np.nonzero(codes >= self.base)[0].tolist():
+            j, direction = divmod(int(codes[i]) - self.base, 2)
+            out["anchor"][i], out["positive"][i], q_langs[i], p_langs[i] = self.bitext.text(j, direction)
+        if self.switching is not None or self.bitext is not None:
+            records = [{"switched": False, "words": {}} for _ in range(n)]
+            if self.switching is not None and len(qa):
+                part = {side: [out[side][i] for i in qa] for side in ("anchor", "positive")}
+                done = self.switching.apply(
+                    codes[qa].tolist(), part, [q_langs[i] for i in qa], [p_langs[i] for i in qa]
+                )
+                for k, i in enumerate(qa.tolist()):
+                    out["anchor"][i], out["positive"][i], records[i] = part["anchor"][k], part["positive"][k], done[k]
+            # the code makes each record unique: sentence-transformers' NoDuplicatesBatchSampler (random)
+            # compares every column's values across a batch
+            out[AUGMENT_COLUMN] = [record_json({"code": int(c), **r}) for c, r in zip(codes, records)]
+        out[CODE_COLUMN] = codes.tolist()
         return out
 
     def valid_codes(self) -> np.ndarray:
@@ -190,31 +240,59 @@ class PairIndex:
         """
         if self.params.strategy == "random":
             values = self.valid_codes()
+            if self.bitext is not None:
+                values = np.concatenate([values, self._random_bitext_codes(len(values))])
             digest = hashlib.sha1(values.tobytes()).hexdigest()[:16]
             fingerprint = f"hbnb-valid-codes-{len(values)}-{digest}"
         else:
-            values = np.arange(self.table.num_rows * self.n_langs, dtype=np.int64)
+            values = np.arange(self.base + (2 * len(self.bitext) if self.bitext is not None else 0), dtype=np.int64)
             fingerprint = f"hbnb-pair-codes-{len(values)}"  # no hashing of 8M integers
         codes = InMemoryTable.from_pydict({CODE_COLUMN: pa.array(values)})
         ds = Dataset(codes, fingerprint=fingerprint)
         ds.set_transform(_PairTexts(self))
         return ds
 
+    def _random_bitext_codes(self, n_valid: int) -> np.ndarray:
+        """For strategy random: bitext codes making a `share` of the examples (stream "bitext")."""
+        share = self.bitext.share
+        n = int(round(share / (1 - share) * n_valid))
+        rng = seeds.rng(self.params.seed, "bitext", 0)
+        pairs = np.concatenate([rng.permutation(len(self.bitext)) for _ in range(-(-n // len(self.bitext)))])[:n]
+        return np.asarray(self.bitext_codes(pairs, rng.integers(0, 2, size=n)), dtype=np.int64)
+
     def describe(self, codes: list[int]) -> dict[str, Any]:
-        """What a batch of codes holds: its kind, its language (mono), its language-pair counts."""
-        q_rows, p_rows, items = self.decode(codes)
+        """What a batch of codes holds: its kind, its language (mono), its language-pair counts, and
+        how many bitext pairs (of how many different sentences) it has."""
+        codes = np.asarray(codes, dtype=np.int64)
+        qa, bi = codes[codes < self.base], codes[codes >= self.base]
+        q_rows, p_rows, items = self.decode(qa)
         q = self.lang_of_row[q_rows]
         p = self.lang_of_row[p_rows]
         pairs = Counter(f"{self.languages[a]}-{self.languages[b]}" for a, b in zip(q, p))
         same = q == p
-        kind = "mono" if same.all() and len(set(q)) == 1 else "cross" if (~same).all() else "mixed"
-        return {
+        if len(bi) and not len(qa):
+            kind = "bitext"
+        elif len(bi):
+            kind = "mixed"
+        else:
+            kind = "mono" if same.all() and len(set(q)) == 1 else "cross" if (~same).all() else "mixed"
+        out = {
             "kind": kind,
             "lang": self.languages[q[0]] if kind == "mono" else None,
             "size": len(codes),
             "unique_items": int(len(set(items.tolist()))),
             "pairs": dict(sorted(pairs.items())),
         }
+        if self.bitext is not None:
+            j, direction = np.divmod(bi - self.base, 2)
+            names = Counter(
+                self.bitext.text(int(a), int(d))[2] + "-" + self.bitext.text(int(a), int(d))[3]
+                for a, d in zip(j, direction)
+            )
+            out["bitext"] = len(bi)
+            out["bitext_sentences"] = int(len(set(self.bitext.group[j].tolist())))
+            out["bitext_pairs"] = dict(sorted(names.items()))
+        return out
 
     def _check_batch_size(self, source: str) -> None:
         if self.params.batch_size > len(self.active):

@@ -117,11 +117,16 @@ class HybridBatchSampler(DefaultBatchSampler):
         group = self.batch_size * self.world_size
         n = len(self.index.active)
         groups = math.ceil(n / group) if self.params.incomplete == "refill" else n // group
+        if self.index.bitext is not None:  # bitext groups come on top: the QA items still fill an epoch
+            groups = math.ceil(groups / (1 - self.index.bitext.share))
         return groups * self.world_size
 
     def __iter__(self):
         for batch in self.batches(self.epoch):
-            yield self.index.codes(batch)
+            if batch.kind == "bitext":  # items: bitext pairs; q_langs: their directions
+                yield self.index.bitext_codes(batch.items, batch.q_langs)
+            else:
+                yield self.index.codes(batch)
 
     def batches(self, epoch: int) -> list[Batch]:
         """The plan of one epoch: every batch with its kind, items and languages."""
@@ -129,7 +134,15 @@ class HybridBatchSampler(DefaultBatchSampler):
         pool = _Pool(rng.permutation(self.index.active), self.index.has, self.index.pair_ok())
         need = self.batch_size * self.world_size
         planned: list[Batch] = []
+        bitext = self.index.bitext
+        bitext_rng = seeds.rng(self.params.seed, "bitext", epoch) if bitext is not None else None
+        bitext_order: list[int] = []
         while len(planned) < len(self):
+            if bitext is not None and rng.random() < bitext.share:
+                for _ in range(self.world_size):  # each batch of the group: distinct sentences
+                    pairs, directions = bitext.draw(bitext_rng, bitext_order, self.batch_size)
+                    planned.append(Batch("bitext", pairs, directions, directions))
+                continue
             kind = self._kind(rng)
             lang = self._language(rng, pool, need) if kind == "mono" else None
             enough = pool.left_for(lang) >= need and not (kind == "mono" and lang is None)

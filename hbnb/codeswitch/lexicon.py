@@ -1,0 +1,538 @@
+"""Bilingual lexicons induced from parallel text: eflomal alignments, symmetrised, counted, filtered.
+
+A lexicon of the direction "a-b" maps words of language a to words of language b, each
+entry with its link count and translation probability p(b word | a word). Induction:
+
+1. parallel lines of the pair from every chosen source (`wmt22`, `tatoeba`, `xquad`
+   questions and paragraphs, a user's `ParallelText`), cut into tokens as
+   `hbnb.codeswitch.tokens` does (the code-switch transform cuts alike);
+2. eflomal (a Bayesian IBM-style aligner, on PyPI, no model needed) aligns them in both
+   directions; the two alignments are symmetrised with grow-diag-final-and;
+3. links between two words (not numbers, not punctuation) are counted; p(t|s) is the
+   share of s's links that go to t. The counts are cached per (sources, pair, split,
+   code version, source files), so both directions and any thresholds reuse them;
+4. entries below `min_count` links or `min_prob` are dropped (applied on reading).
+
+A pair no source covers directly is composed through English ("de-ru" = "de-en" then
+"en-ru", p summed over the English words, count the smaller of the two links), and its
+entries are marked `pivoted`. A user's lexicon file (`LexiconFile`: `src<TAB>tgt` or
+MUSE's `src tgt` lines) is read as it is: count 1 per line, p = 1 / translations of src.
+
+Quality without a gold dictionary (`heldout_hit_rate`): induce on 90% of the lines (a
+fixed draw, stream "lexicon-holdout"), then on the other 10% replace every source word
+that has an entry by its most probable translation and count how often that word
+occurs in the reference sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hbnb import seeds
+from hbnb.cache import build_lock, cache_dir, file_sha256
+from hbnb.codeswitch.tokens import aligner_line, is_word, tokenize
+from hbnb.errors import DataFileError, MalformedDataError, UnknownNameError
+from hbnb.files import write_atomic
+from hbnb.languages import canonical
+
+SOURCES = ("wmt22", "tatoeba", "xquad")
+PIVOT = "en"
+VERSION = 1  # bump when tokenisation, alignment or counting changes: old caches are not reused
+MIN_COUNT = 2
+MIN_PROB = 0.05
+HELDOUT_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class ParallelText:
+    """A user's own parallel text of one language pair: two line-aligned files, or a `datasets`
+    data set (hub name or local path) with one column per language."""
+
+    pair: str  # "a-b": the first file / column is language a
+    files: tuple[str, str] | None = None
+    dataset: str | None = None
+    columns: tuple[str, str] | None = None
+    split: str = "train"
+
+    @property
+    def name(self) -> str:
+        what = ",".join(self.files) if self.files else f"{self.dataset}[{','.join(self.columns or ())}]"
+        return f"parallel:{self.pair}:{what}"
+
+
+@dataclass(frozen=True)
+class LexiconFile:
+    """A user's own lexicon of one direction: `src<TAB>tgt` or MUSE's `src tgt` lines."""
+
+    pair: str
+    path: str
+
+    @property
+    def name(self) -> str:
+        return f"lexicon:{self.pair}:{self.path}"
+
+
+Source = str | ParallelText | LexiconFile
+
+
+def source_name(source: Source) -> str:
+    return source if isinstance(source, str) else source.name
+
+
+def check_source(source: Source) -> Source:
+    """A known built-in name or a user source whose pair is two languages; else one clear error."""
+    if isinstance(source, str):
+        if source not in SOURCES:
+            raise UnknownNameError(
+                f"unknown lexicon source {source!r}; built in: {', '.join(SOURCES)} "
+                f"(or a user's ParallelText / LexiconFile)"
+            )
+        return source
+    _split_pair(source.pair)
+    if isinstance(source, ParallelText) and (source.files is None) == (source.dataset is None):
+        raise UnknownNameError(f"parallel text {source.pair}: give two files or a dataset with two columns")
+    return source
+
+
+def _split_pair(pair: str) -> tuple[str, str]:
+    parts = pair.split("-")
+    if len(parts) != 2 or not all(parts):
+        raise UnknownNameError(f"{pair!r} is not a language pair like 'en-de'")
+    a, b = canonical(parts[0]), canonical(parts[1])
+    if a == b:
+        raise UnknownNameError(f"{pair!r} pairs a language with itself; give two different languages")
+    return a, b
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@cache
+def covered_pairs(source: Source) -> frozenset[frozenset[str]]:
+    """The unordered language pairs a source holds parallel text (or a lexicon) for."""
+    if isinstance(source, (ParallelText, LexiconFile)):
+        return frozenset({frozenset(_split_pair(source.pair))})
+    if source == "wmt22":
+        from hbnb.data.bitext import wmt22_pairs
+
+        return frozenset(frozenset(p.split("-")) for p in wmt22_pairs())
+    if source == "tatoeba":
+        from hbnb.data.bitext import tatoeba_languages
+
+        return frozenset(frozenset((lang, "en")) for lang in tatoeba_languages() if lang != "en")
+    from hbnb.data.squad import squad_languages
+
+    langs = squad_languages("xquad")
+    return frozenset(frozenset((a, b)) for a in langs for b in langs if a < b)
+
+
+def _source_files(source: Source, a: str, b: str) -> list[tuple[str, str]]:
+    """(path, sha256) of the files a source reads for the pair: part of the cache key."""
+    from hbnb.data import store
+
+    if isinstance(source, ParallelText):
+        if source.files:
+            return [(str(Path(f).resolve()), _sha(Path(f))) for f in source.files]
+        return [(f"dataset:{source.dataset}:{source.split}:{source.columns}", "")]
+    if isinstance(source, LexiconFile):
+        return [(str(Path(source.path).resolve()), _sha(Path(source.path)))]
+    dataset = {"wmt22": "wmt22", "tatoeba": "tatoeba", "xquad": "xquad"}[source]
+    return [(f.path, f.sha256) for f in store.files_of(dataset)]
+
+
+def _sha(path: Path) -> str:
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file (a lexicon or parallel text source)")
+    return file_sha256(path)
+
+
+def parallel_lines(source: Source, a: str, b: str) -> tuple[list[str], list[str]]:
+    """Line-aligned texts of languages a and b from one source (empty lists if it lacks the pair)."""
+    if frozenset((a, b)) not in covered_pairs(source) or isinstance(source, LexiconFile):
+        return [], []
+    if isinstance(source, ParallelText):
+        left, right = _user_parallel(source)
+        return (left, right) if canonical(source.pair.split("-")[0]) == a else (right, left)
+    if source == "wmt22":
+        from hbnb.data.bitext import load_wmt22, wmt22_pairs
+
+        xs: list[str] = []
+        ys: list[str] = []
+        for direction in wmt22_pairs():
+            s, t = direction.split("-")
+            if {s, t} == {a, b}:
+                table = load_wmt22([direction])
+                src, tgt = table["src"], table["tgt"]
+                xs += src if s == a else tgt
+                ys += tgt if s == a else src
+        return xs, ys
+    if source == "tatoeba":
+        from hbnb.data.bitext import load_tatoeba
+
+        other = b if a == "en" else a
+        table = load_tatoeba([other])
+        return (table["src"], table["tgt"]) if a == other else (table["tgt"], table["src"])
+    from hbnb.data.squad import read_squad_set
+
+    sets = read_squad_set("xquad", [a, b])
+    xs, ys = [], []
+    for pa, pb in zip(sets[a], sets[b]):
+        xs.append(pa.context)
+        ys.append(pb.context)
+        questions_b = {q.id: q.text for q in pb.questions}
+        for q in pa.questions:
+            if q.id in questions_b:
+                xs.append(q.text)
+                ys.append(questions_b[q.id])
+    return xs, ys
+
+
+def _user_parallel(source: ParallelText) -> tuple[list[str], list[str]]:
+    if source.files:
+        texts = []
+        for f in source.files:
+            _sha(Path(f))
+            texts.append(Path(f).read_text(encoding="utf-8").splitlines())
+        if len(texts[0]) != len(texts[1]):
+            raise MalformedDataError(
+                f"{source.files[0]} has {len(texts[0])} lines but {source.files[1]} has {len(texts[1])}; "
+                f"parallel text must be line-aligned"
+            )
+        return texts[0], texts[1]
+    import datasets
+
+    from hbnb.data.tables import column, require_columns
+
+    table = datasets.load_dataset(source.dataset, split=source.split)
+    columns = list(source.columns or ())
+    require_columns(table.column_names, columns, f"parallel text {source.dataset}")
+    return [str(x) for x in column(table, columns[0])], [str(x) for x in column(table, columns[1])]
+
+
+# ----------------------------------------------------------------------------- alignment and counts
+
+
+def _links(line: str) -> set[tuple[int, int]]:
+    return {(int(i), int(j)) for i, j in (x.split("-") for x in line.split())}
+
+
+_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def grow_diag_final_and(forward: set[tuple[int, int]], reverse: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Symmetrise two directional alignments (Koehn et al., 2005): start from their intersection,
+    grow into neighbouring links of the union that align an unaligned word, then add union
+    links whose two words are both unaligned."""
+    union = forward | reverse
+    links = forward & reverse
+    src = {i for i, _ in links}
+    tgt = {j for _, j in links}
+    grown = True
+    while grown:
+        grown = False
+        for i, j in sorted(links):
+            for di, dj in _NEIGHBOURS:
+                p = (i + di, j + dj)
+                if p in union and p not in links and (p[0] not in src or p[1] not in tgt):
+                    links.add(p)
+                    src.add(p[0])
+                    tgt.add(p[1])
+                    grown = True
+    for i, j in sorted(union - links):
+        if i not in src and j not in tgt:
+            links.add((i, j))
+            src.add(i)
+            tgt.add(j)
+    return links
+
+
+def align_counts(xs: Sequence[str], ys: Sequence[str]) -> pd.DataFrame:
+    """Symmetrised word-link counts of line-aligned texts: columns a, b (lower-cased words), count."""
+    import eflomal
+
+    pairs = [(x, y) for x, y in ((aligner_line(x), aligner_line(y)) for x, y in zip(xs, ys)) if x and y]
+    counts: Counter[tuple[str, str]] = Counter()
+    if not pairs:
+        return pd.DataFrame({"a": [], "b": [], "count": []})
+    with tempfile.TemporaryDirectory(prefix="hbnb-align-") as tmp:
+        fwd, rev = Path(tmp) / "fwd", Path(tmp) / "rev"
+        eflomal.Aligner().align(
+            [x for x, _ in pairs], [y for _, y in pairs], links_filename_fwd=str(fwd), links_filename_rev=str(rev)
+        )
+        forward = fwd.read_text(encoding="utf-8").splitlines()
+        reverse = rev.read_text(encoding="utf-8").splitlines()
+    word = {}
+    for (x, y), f, r in zip(pairs, forward, reverse):
+        a, b = x.split(" "), y.split(" ")
+        for i, j in grow_diag_final_and(_links(f), _links(r)):
+            s, t = a[i], b[j]
+            if word.setdefault(s, is_word(s)) and word.setdefault(t, is_word(t)):
+                counts[(s, t)] += 1
+    return pd.DataFrame(
+        {"a": [s for s, _ in counts], "b": [t for _, t in counts], "count": np.fromiter(counts.values(), np.int64)}
+    )
+
+
+def _split_lines(n: int, part: str) -> np.ndarray:
+    """Line indices of a part: "all", or the fixed 90% "train" / 10% "heldout" draw."""
+    if part == "all":
+        return np.arange(n)
+    order = seeds.rng(0, "lexicon-holdout").permutation(n)
+    cut = n - max(1, int(round(n * HELDOUT_SHARE)))
+    return np.sort(order[:cut] if part == "train" else order[cut:])
+
+
+def _texts(sources: Sequence[Source], a: str, b: str, part: str) -> tuple[list[str], list[str]]:
+    xs, ys = [], []
+    for source in sources:
+        sx, sy = parallel_lines(source, a, b)
+        keep = _split_lines(len(sx), part)
+        xs += [sx[i] for i in keep]
+        ys += [sy[i] for i in keep]
+    return xs, ys
+
+
+def pair_counts(sources: Sequence[Source], a: str, b: str, part: str = "all") -> pd.DataFrame:
+    """Link counts (a-word, b-word, count) of the pair from the sources with parallel text, cached."""
+    sources = sorted((s for s in sources if not isinstance(s, LexiconFile)), key=source_name)
+    key = json.dumps(
+        {
+            "version": VERSION,
+            "pair": [a, b],
+            "part": part,
+            "sources": [[source_name(s), _source_files(s, a, b)] for s in sources],
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    final = cache_dir("lexicons") / f"{a}-{b}-{part}-{digest}.parquet"
+    if final.is_file():
+        return pd.read_parquet(final)
+    with build_lock(final):
+        if final.is_file():
+            return pd.read_parquet(final)
+        frame = align_counts(*_texts(sources, a, b, part))
+        write_atomic(final, lambda tmp: frame.to_parquet(tmp, index=False))
+    return frame
+
+
+# ----------------------------------------------------------------------------- lexicons
+
+
+@dataclass
+class Lexicon:
+    """Entries of one direction: src, tgt, count, p (= p(tgt | src)), pivoted; sorted by count."""
+
+    pair: str
+    entries: pd.DataFrame
+    sources: tuple[str, ...]
+    pivot: str | None = None
+    _by_src: dict[str, tuple[list[str], np.ndarray]] | None = field(default=None, repr=False)
+
+    @property
+    def src_lang(self) -> str:
+        return self.pair.split("-")[0]
+
+    @property
+    def tgt_lang(self) -> str:
+        return self.pair.split("-")[1]
+
+    @property
+    def size(self) -> int:
+        """Entries (word pairs)."""
+        return len(self.entries)
+
+    @property
+    def words(self) -> int:
+        """Source words with at least one entry."""
+        return int(self.entries["src"].nunique())
+
+    def translations(self, word: str) -> tuple[list[str], np.ndarray] | None:
+        """(translations, probabilities summing to 1) of a lower-cased word, or None."""
+        if self._by_src is None:
+            self._by_src = {}
+            for src, group in self.entries.groupby("src", sort=False):
+                p = group["p"].to_numpy(dtype=float)
+                self._by_src[src] = (group["tgt"].tolist(), p / p.sum())
+        return self._by_src.get(word)
+
+    def best(self, word: str) -> str | None:
+        found = self.translations(word)
+        return None if found is None else found[0][int(np.argmax(found[1]))]
+
+    def coverage(self, texts: Sequence[str]) -> float:
+        """Share of the running words of `texts` that have an entry."""
+        words = [t.key for text in texts for t in tokenize(text) if t.word]
+        if not words:
+            return 0.0
+        known = set(self.entries["src"])
+        return sum(w in known for w in words) / len(words)
+
+    def to_json(self, top: int | None = None, coverage: float | None = None) -> dict[str, Any]:
+        rows = self.entries if top is None else self.entries.head(top)
+        return {
+            "pair": self.pair,
+            "size": self.size,
+            "words": self.words,
+            "coverage": None if coverage is None else round(coverage, 4),
+            "sources": list(self.sources),
+            "pivot": self.pivot,
+            "entries": [
+                {
+                    "src": r.src,
+                    "tgt": r.tgt,
+                    "p": round(float(r.p), 4),
+                    "count": int(r.count),
+                    "pivoted": bool(r.pivoted),
+                }
+                for r in rows.itertuples()
+            ],
+        }
+
+
+def _direction(counts: pd.DataFrame, forward: bool) -> pd.DataFrame:
+    """Entries of one direction of the link counts, with p(tgt | src)."""
+    src, tgt = ("a", "b") if forward else ("b", "a")
+    out = counts.rename(columns={src: "src", tgt: "tgt"})[["src", "tgt", "count"]].copy()
+    out["p"] = out["count"] / out.groupby("src")["count"].transform("sum")
+    return out
+
+
+def _filtered(entries: pd.DataFrame, min_count: int, min_prob: float, pivoted: bool = False) -> pd.DataFrame:
+    out = entries[(entries["count"] >= min_count) & (entries["p"] >= min_prob)].copy()
+    out["pivoted"] = pivoted
+    out = out.sort_values(["count", "p", "src", "tgt"], ascending=[False, False, True, True], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def _read_lexicon_file(source: LexiconFile) -> pd.DataFrame:
+    path = Path(source.path)
+    _sha(path)
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 2:
+            raise MalformedDataError(f"{path}, line {n}: expected 'src<TAB>tgt' or 'src tgt', got {line[:60]!r}")
+        rows.append((parts[0].strip().lower(), parts[1].strip().lower()))
+    frame = pd.DataFrame(rows, columns=["src", "tgt"]).drop_duplicates()
+    frame["count"] = 1
+    frame["p"] = 1.0 / frame.groupby("src")["src"].transform("size")
+    return frame
+
+
+def _direct(sources: Sequence[Source], a: str, b: str, part: str) -> pd.DataFrame | None:
+    """Unfiltered entries a -> b from the sources that cover the pair directly, or None."""
+    covering = [s for s in sources if frozenset((a, b)) in covered_pairs(s)]
+    if not covering:
+        return None
+    frames = []
+    texts = [s for s in covering if not isinstance(s, LexiconFile)]
+    if texts:
+        x, y = sorted((a, b))
+        frames.append(_direction(pair_counts(texts, x, y, part), forward=(a == x)))
+    for s in covering:
+        if isinstance(s, LexiconFile):
+            s_a, _ = _split_pair(s.pair)
+            frame = _read_lexicon_file(s)
+            frames.append(frame if s_a == a else _direction(frame.rename(columns={"src": "b", "tgt": "a"}), True))
+    merged = pd.concat(frames, ignore_index=True).groupby(["src", "tgt"], as_index=False)["count"].sum()
+    merged["p"] = merged["count"] / merged.groupby("src")["count"].transform("sum")
+    return merged
+
+
+def lexicon(
+    sources: Sequence[Source],
+    pair: str,
+    min_count: int = MIN_COUNT,
+    min_prob: float = MIN_PROB,
+    part: str = "all",
+) -> Lexicon:
+    """The lexicon of direction `pair` ("a-b") from the sources, pivoting through English if needed."""
+    if not sources:
+        raise UnknownNameError(f"no lexicon source given; built in: {', '.join(SOURCES)}")
+    sources = [check_source(s) for s in sources]
+    if not 0.0 <= min_prob <= 1.0 or min_count < 1:
+        raise UnknownNameError(
+            f"lexicon thresholds: min_count >= 1 and 0 <= min_prob <= 1 (got {min_count}, {min_prob})"
+        )
+    a, b = _split_pair(pair)
+    names = tuple(source_name(s) for s in sources)
+    direct = _direct(sources, a, b, part)
+    if direct is not None:
+        return Lexicon(f"{a}-{b}", _filtered(direct, min_count, min_prob), names)
+    first = _direct(sources, a, PIVOT, part) if PIVOT not in (a, b) else None
+    second = _direct(sources, PIVOT, b, part) if PIVOT not in (a, b) else None
+    if first is None or second is None:
+        fix = "add a source that covers it, e.g. tatoeba (xxx-en for 112 languages)"
+        if PIVOT in (a, b):
+            raise UnknownNameError(
+                f"no source covers {a}-{b} (sources: {', '.join(names)}), and English is one side of it, so no "
+                f"pivot through English can; {fix}"
+            )
+        missing = [p for p, got in ((f"{a}-{PIVOT}", first), (f"{PIVOT}-{b}", second)) if got is None]
+        raise UnknownNameError(
+            f"no source covers {a}-{b} (sources: {', '.join(names)}), and no pivot through English reaches it "
+            f"({' and '.join(missing)} not covered either); {fix}"
+        )
+    first = first[(first["count"] >= min_count) & (first["p"] >= min_prob)]
+    second = second[(second["count"] >= min_count) & (second["p"] >= min_prob)]
+    joined = first.merge(second, left_on="tgt", right_on="src", suffixes=("_1", "_2"))
+    joined["p"] = joined["p_1"] * joined["p_2"]
+    joined["count"] = np.minimum(joined["count_1"], joined["count_2"])
+    composed = joined.groupby(["src_1", "tgt_2"], as_index=False).agg(p=("p", "sum"), count=("count", "sum"))
+    composed = composed.rename(columns={"src_1": "src", "tgt_2": "tgt"})
+    composed["p"] = composed["p"] / composed.groupby("src")["p"].transform("sum")
+    return Lexicon(f"{a}-{b}", _filtered(composed, min_count, min_prob, pivoted=True), names, pivot=PIVOT)
+
+
+def heldout_hit_rate(sources: Sequence[Source], pair: str, **thresholds: Any) -> dict[str, Any]:
+    """Lexicon quality without a gold dictionary: induce on 90% of the pair's lines; on the other
+    10%, replace every source word with an entry by its most probable translation and count how
+    often that translation occurs in the reference (as a token of it, lower-cased)."""
+    a, b = _split_pair(pair)
+    lex = lexicon(sources, f"{a}-{b}", part="train", **thresholds)
+    xs, ys = _texts([s for s in sources if not isinstance(s, LexiconFile)], a, b, "heldout")
+    words = covered = hits = 0
+    for x, y in zip(xs, ys):
+        reference = {t.key for t in tokenize(y) if t.word}
+        for token in tokenize(x):
+            if not token.word:
+                continue
+            words += 1
+            best = lex.best(token.key)
+            if best is not None:
+                covered += 1
+                hits += best in reference
+    return {
+        "pair": f"{a}-{b}",
+        "sources": "+".join(source_name(s) for s in sources),
+        "pivoted": lex.pivot is not None,
+        "heldout_lines": len(xs),
+        "size": lex.size,
+        "coverage": round(covered / words, 4) if words else None,
+        "replaced": covered,
+        "hit_rate": round(hits / covered, 4) if covered else None,
+    }
+
+
+def source_coverage(lex: Lexicon, sources: Sequence[Source]) -> float | None:
+    """Coverage of a lexicon on the source-language side of the parallel text it came from (for a
+    pivoted one, of the first leg's text); None when it came from lexicon files only."""
+    a, b = lex.pair.split("-")
+    other = lex.pivot or b
+    texts = [s for s in sources if not isinstance(s, LexiconFile) and frozenset((a, other)) in covered_pairs(s)]
+    xs = _texts(texts, a, other, "all")[0]
+    return lex.coverage(xs) if xs else None
