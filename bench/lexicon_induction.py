@@ -30,14 +30,15 @@ def main() -> None:
     os.environ["HBNB_CACHE"] = args.cache or tempfile.mkdtemp(prefix="hbnb-bench-lexicon-")
 
     from hbnb.codeswitch import lexicon as lx
+    from hbnb.codeswitch.sources import covered_pairs, parallel_lines
 
     total = 0.0
     for source in args.sources:
-        pairs = sorted(tuple(sorted(p)) for p in lx.covered_pairs(source))
+        pairs = sorted(tuple(sorted(p)) for p in covered_pairs(source))
         lines = 0
         start = time.perf_counter()
         for a, b in pairs:
-            lines += len(lx.parallel_lines(source, a, b)[0])
+            lines += len(parallel_lines(source, a, b)[0])
             lx.pair_counts([source], a, b)
         wall = time.perf_counter() - start
         total += wall

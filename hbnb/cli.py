@@ -53,7 +53,7 @@ def _data_stats(args: argparse.Namespace) -> int:
 
 
 def _lexicon_sources(args: argparse.Namespace, pair: str) -> list:
-    from hbnb.codeswitch.lexicon import LexiconFile, ParallelText
+    from hbnb.codeswitch.sources import LexiconFile, ParallelText
 
     sources: list = list(args.source or [])
     if getattr(args, "lexicon_file", None):

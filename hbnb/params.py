@@ -7,42 +7,38 @@ one `ParamsError` that names the file, the key, the bad value and what is allowe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from hbnb import designs
-from hbnb.errors import ParamsError, UnknownNameError
+from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
 from hbnb.evaluation import tasks
-from hbnb.languages import canonical
+from hbnb.schema import Params, canon, canonical_list, format_errors, load_yaml, validate
 
-
-class Params(BaseModel):
-    """Base of every parameter block: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _canon(code: str) -> str:
-    """canonical(), as the ValueError pydantic reports against the key."""
-    try:
-        return canonical(code)
-    except UnknownNameError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _canonical_list(codes: list[str] | None) -> list[str] | None:
-    return None if codes is None else [_canon(c) for c in codes]
+__all__ = [  # the schema every stage reads; the base and the YAML reader re-exported from hbnb.schema
+    "AlignedData",
+    "BatchingParams",
+    "BitextParams",
+    "CodeSwitchingParams",
+    "DataParams",
+    "ExperimentParams",
+    "Params",
+    "ReportParams",
+    "TextSource",
+    "TrainParams",
+    "TrainingParams",
+    "ValidationParams",
+    "format_errors",
+    "load_yaml",
+    "validate",
+]
 
 
 class BatchingParams(Params):
@@ -108,7 +104,7 @@ class BatchingParams(Params):
     def _languages(cls, v: list[str] | None) -> list[str] | None:
         if v is not None and len(v) == 0:
             raise ValueError("give at least one language, or leave it out for all")
-        return _canonical_list(v)
+        return canonical_list(v)
 
     @field_validator("n_languages")
     @classmethod
@@ -124,7 +120,7 @@ class BatchingParams(Params):
     @field_validator("languages_first")
     @classmethod
     def _languages_first(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        out = [_canon(c) for c in v]
+        out = [canon(c) for c in v]
         if len(set(out)) != len(out):
             raise ValueError(f"names a language twice ({', '.join(out)})")
         languages = info.data.get("languages")
@@ -150,7 +146,7 @@ class BatchingParams(Params):
                 parts = str(pair).split("-")
                 if len(parts) != 2 or parts[0] == parts[1]:
                     raise ValueError(f"{pair!r} is not a pair of two different languages like 'en-de'")
-                out.append(f"{_canon(parts[0])}-{_canon(parts[1])}")
+                out.append(f"{canon(parts[0])}-{canon(parts[1])}")
             return out
         return v
 
@@ -161,7 +157,7 @@ class BatchingParams(Params):
             return None
         if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
             raise ValueError("weights must be >= 0 and not all 0")
-        return {_canon(k): float(w) for k, w in v.items()}
+        return {canon(k): float(w) for k, w in v.items()}
 
 
 class AlignedData(Params):
@@ -181,7 +177,7 @@ class AlignedData(Params):
     def _languages(cls, v: dict[str, str]) -> dict[str, str]:
         if len(v) < 1:
             raise ValueError("give at least one language")
-        return {_canon(k): src for k, src in v.items()}
+        return {canon(k): src for k, src in v.items()}
 
     @field_validator("columns")
     @classmethod
@@ -199,134 +195,6 @@ class ValidationParams(Params):
     languages: list[str] = Field(default_factory=lambda: ["en"], description="validation pairs are X-X in these")
     every: int = Field(50, ge=1, description="compute the validation loss every N steps")
     keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
-
-
-class TextSource(Params):
-    """A user's own lexicon or parallel text of one language pair (beside the built-in sources
-    wmt22, tatoeba and xquad): a lexicon file, two line-aligned files, or a `datasets` data set."""
-
-    pair: str = Field(description="the languages, e.g. 'de-en': the lexicon's direction, or file / column order")
-    lexicon: str | None = Field(None, description="a lexicon file: 'src<TAB>tgt' or MUSE 'src tgt' lines")
-    files: list[str] | None = Field(None, min_length=2, max_length=2, description="two line-aligned text files")
-    dataset: str | None = Field(None, description="a hub name or local path of a data set with two text columns")
-    columns: list[str] | None = Field(None, min_length=2, max_length=2, description="the dataset's two columns")
-    split: str = "train"
-
-    @field_validator("pair")
-    @classmethod
-    def _pair(cls, v: str) -> str:
-        parts = v.split("-")
-        if len(parts) != 2 or parts[0] == parts[1]:
-            raise ValueError(f"{v!r} is not a pair of two different languages like 'de-en'")
-        return f"{_canon(parts[0])}-{_canon(parts[1])}"
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> TextSource:
-        given = [k for k in ("lexicon", "files", "dataset") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of lexicon, files, dataset (given: {', '.join(given) or 'none'})")
-        if self.dataset is not None and self.columns is None:
-            raise ValueError("a dataset source needs columns: [its column of language a, of language b]")
-        return self
-
-    def source(self):
-        """As `hbnb.codeswitch.lexicon` takes it."""
-        from hbnb.codeswitch.lexicon import LexiconFile, ParallelText
-
-        if self.lexicon is not None:
-            return LexiconFile(self.pair, self.lexicon)
-        if self.files is not None:
-            return ParallelText(self.pair, files=(self.files[0], self.files[1]))
-        return ParallelText(self.pair, dataset=self.dataset, columns=tuple(self.columns or ()), split=self.split)
-
-
-def _sources(v: Any) -> list[str | TextSource]:
-    """Built-in source names or mappings of a user's source, each checked with one clear message."""
-    from hbnb.codeswitch.lexicon import SOURCES
-
-    if not isinstance(v, list) or not v:
-        raise ValueError(
-            f"give a non-empty list of sources: {', '.join(SOURCES)}, or mappings (pair, lexicon/files/dataset)"
-        )
-    out: list[str | TextSource] = []
-    for i, item in enumerate(v):
-        if isinstance(item, TextSource):
-            out.append(item)
-        elif isinstance(item, dict):
-            try:
-                out.append(TextSource.model_validate(item))
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'source'}: {e['msg']}" for e in exc.errors())
-                raise ValueError(f"source {i} ({item}): {problems.replace('Value error, ', '')}") from None
-        elif item in SOURCES:
-            out.append(item)
-        else:
-            raise ValueError(
-                f"unknown source {item!r}; built in: {', '.join(SOURCES)}, or a mapping (pair, lexicon/files/dataset)"
-            )
-    return out
-
-
-SourceList = Annotated[list[Any], AfterValidator(_sources)]
-
-
-class CodeSwitchingParams(Params):
-    """Artificial code-switching of the training stream (`hbnb.codeswitch`): a share of the training
-    examples have words of their query and/or positive replaced by translations from a lexicon."""
-
-    sources: SourceList = Field(
-        default_factory=lambda: ["wmt22"], description="lexicon sources: wmt22, tatoeba, xquad, yours"
-    )
-    languages: list[str] | None = Field(None, description="languages to switch into; default: the training languages")
-    rate: float = Field(0.5, ge=0.0, le=1.0, description="probability of replacing an eligible word")
-    switch: Literal["query", "positive", "both"] = Field("query", description="which side of a pair is switched")
-    share: float = Field(0.5, ge=0.0, le=1.0, description="share of the training examples that are switched")
-    per: Literal["text", "word"] = Field("text", description="one target language per text, or per word")
-    min_count: int = Field(2, ge=1, description="lexicon entries need at least this many alignment links")
-    min_prob: float = Field(0.05, ge=0.0, le=1.0, description="lexicon entries need p(tgt|src) at least this")
-
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and not v:
-            raise ValueError("give at least one language, or leave it out for the training languages")
-        return _canonical_list(v)
-
-    def sources_(self) -> list:
-        return [s.source() if isinstance(s, TextSource) else s for s in self.sources]
-
-
-class BitextParams(Params):
-    """Translation pairs (a sentence and its translation) as extra contrastive pairs of the training
-    stream: a `share` of the batches are bitext batches, all cross-lingual, and no batch holds two
-    translations of one sentence."""
-
-    sources: SourceList = Field(
-        default_factory=lambda: ["wmt22"], description="parallel text: wmt22, tatoeba, xquad, yours"
-    )
-    languages: list[str] | None = Field(
-        None, description="use the pairs among these languages; default: the training languages"
-    )
-    share: float = Field(
-        0.2, gt=0.0, lt=1.0, description="share of the batches (random: of the examples) that are bitext"
-    )
-
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and len(v) < 2:
-            raise ValueError("give at least two languages, or leave it out for the training languages")
-        return _canonical_list(v)
-
-    @field_validator("sources")
-    @classmethod
-    def _no_lexicons(cls, v: list) -> list:
-        if any(isinstance(s, TextSource) and s.lexicon is not None for s in v):
-            raise ValueError("bitext needs parallel text (files or dataset), not a lexicon file")
-        return v
-
-    def sources_(self) -> list:
-        return [s.source() if isinstance(s, TextSource) else s for s in self.sources]
 
 
 class TrainingParams(Params):
@@ -380,47 +248,6 @@ class TrainParams(TrainingParams):
     )
     output_dir: Path
     batching: BatchingParams = Field(default_factory=BatchingParams)
-
-
-P = TypeVar("P", bound=Params)
-
-
-def validate(model: type[P], data: dict[str, Any], source: str) -> P:
-    """Build a parameter object, or raise one ParamsError listing every problem by key."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ParamsError(format_errors(exc, source)) from None
-
-
-def format_errors(exc: ValidationError, source: str) -> str:
-    """One line per problem: where, which key, the value given, what is allowed."""
-    lines = [f"{source}: {exc.error_count()} invalid parameter(s)"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        given = err.get("input")
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (value {given!r}); check its spelling against the documented keys")
-        elif err["type"] == "literal_error":
-            allowed = err.get("ctx", {}).get("expected", "")
-            lines.append(f"  {key}: {given!r} is not allowed; allowed: {allowed}")
-        else:
-            lines.append(f"  {key}: {given!r}: {err['msg'].removeprefix('Value error, ')}")
-    return "\n".join(lines)
-
-
-def load_yaml(model: type[P], path: Path | str) -> P:
-    """Read a YAML parameter file into `model`; errors name the file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: no such parameter file") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
-    return validate(model, data, str(path))
 
 
 # ----------------------------------------------------------------------------- experiments

@@ -12,6 +12,8 @@ import pytest
 
 from hbnb import cli, seeds
 from hbnb.codeswitch import lexicon as lx
+from hbnb.codeswitch.align import grow_diag_final_and
+from hbnb.codeswitch.sources import LexiconFile, ParallelText, parallel_lines
 from hbnb.codeswitch.switch import CodeSwitcher, realised
 from hbnb.codeswitch.tokens import match_case, tokenize
 from hbnb.errors import HbnbError, UnknownNameError
@@ -49,7 +51,7 @@ def test_grow_diag_final_and_keeps_the_intersection_and_grows_to_unaligned_neigh
     reverse = {(0, 0), (1, 1)}
     # (0, 0): both agree; (1, 1): a diagonal neighbour aligning two unaligned words; (2, 5): far
     # from the rest, but both words unaligned (final-and); (0, 3): source 0 is already aligned
-    assert lx.grow_diag_final_and(forward, reverse) == {(0, 0), (1, 1), (2, 5)}
+    assert grow_diag_final_and(forward, reverse) == {(0, 0), (1, 1), (2, 5)}
 
 
 def test_a_pair_no_source_covers_is_pivoted_through_english_and_marked() -> None:
@@ -71,23 +73,23 @@ def test_users_lexicon_files_and_parallel_text(tmp_path: Path) -> None:
     tab.write_text("haus\thouse\nhaus\thome\nkatze\tcat\n")
     muse = tmp_path / "muse.txt"
     muse.write_text("hund dog\n")
-    lex = lx.lexicon([lx.LexiconFile("de-en", str(tab)), lx.LexiconFile("de-en", str(muse))], "de-en", min_count=1)
+    lex = lx.lexicon([LexiconFile("de-en", str(tab)), LexiconFile("de-en", str(muse))], "de-en", min_count=1)
     assert set(lex.translations("haus")[0]) == {"house", "home"} and lex.best("hund") == "dog"
-    reverse = lx.lexicon([lx.LexiconFile("de-en", str(tab))], "en-de", min_count=1)
+    reverse = lx.lexicon([LexiconFile("de-en", str(tab))], "en-de", min_count=1)
     assert reverse.best("cat") == "katze"
     bad = tmp_path / "bad.txt"
     bad.write_text("one two three\n")
     with pytest.raises(HbnbError, match=r"bad.txt, line 1: expected 'src<TAB>tgt'"):
-        lx.lexicon([lx.LexiconFile("de-en", str(bad))], "de-en")
+        lx.lexicon([LexiconFile("de-en", str(bad))], "de-en")
     # parallel text of the user's: the Tatoeba German-English files, copied
-    xs, ys = lx.parallel_lines("tatoeba", "de", "en")
+    xs, ys = parallel_lines("tatoeba", "de", "en")
     (tmp_path / "a.de").write_text("\n".join(xs) + "\n")
     (tmp_path / "b.en").write_text("\n".join(ys) + "\n")
-    mine = lx.lexicon([lx.ParallelText("de-en", files=(str(tmp_path / "a.de"), str(tmp_path / "b.en")))], "de-en")
+    mine = lx.lexicon([ParallelText("de-en", files=(str(tmp_path / "a.de"), str(tmp_path / "b.en")))], "de-en")
     assert mine.best("ich") == "i" and mine.size > 100
     (tmp_path / "b.en").write_text("\n".join(ys[:-1]) + "\n")
     with pytest.raises(HbnbError, match="must be line-aligned"):
-        lx.lexicon([lx.ParallelText("de-en", files=(str(tmp_path / "a.de"), str(tmp_path / "b.en")))], "de-en")
+        lx.lexicon([ParallelText("de-en", files=(str(tmp_path / "a.de"), str(tmp_path / "b.en")))], "de-en")
 
 
 def test_link_counts_are_cached_by_sources_and_pair(monkeypatch) -> None:
@@ -127,12 +129,12 @@ def test_tokens_keep_spans_case_and_cut_unspaced_scripts_into_characters() -> No
 
 
 @pytest.fixture(scope="module")
-def toy_lexicon(tmp_path_factory) -> lx.LexiconFile:
+def toy_lexicon(tmp_path_factory) -> LexiconFile:
     """A user lexicon en-de of 20 words, so eligible words are easy to count."""
     words = "the house is big and old cat dog year week we you they red green blue small good bad new".split()
     path = tmp_path_factory.mktemp("lex") / "en-de.tsv"
     path.write_text("".join(f"{w}\t{w.upper()}x\n" for w in words))
-    return lx.LexiconFile("en-de", str(path))
+    return LexiconFile("en-de", str(path))
 
 
 def test_switching_is_deterministic_respects_rate_and_keeps_punctuation(toy_lexicon) -> None:

@@ -45,6 +45,9 @@ def test_every_built_in_set_is_one_registry_entry() -> None:
         "mkqa",
         "tatoeba",
         "wmt22",
+        "mkqa-cs",
+        "xquad-r-cs",
+        "mlqa-r-cs",
     ]
     kinds = {name: get_task(name).kind for name in tasks.names()}
     assert kinds == {
@@ -55,6 +58,9 @@ def test_every_built_in_set_is_one_registry_entry() -> None:
         "mlqa-r-paragraphs": "pool retrieval",
         "tatoeba": "bitext",
         "wmt22": "bitext",
+        "mkqa-cs": "pair-matrix retrieval",
+        "xquad-r-cs": "pair-matrix retrieval",
+        "mlqa-r-cs": "pair-matrix retrieval",
     }
 
 

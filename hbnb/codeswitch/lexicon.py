@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +37,24 @@ import numpy as np
 import pandas as pd
 
 from hbnb import seeds
-from hbnb.cache import build_lock, cache_dir, file_sha256
-from hbnb.codeswitch.tokens import aligner_line, is_word, tokenize
-from hbnb.errors import DataFileError, MalformedDataError, UnknownNameError
+from hbnb.cache import build_lock, cache_dir
+from hbnb.codeswitch.align import align_counts
+from hbnb.codeswitch.sources import (
+    SOURCES,
+    LexiconFile,
+    Source,
+    check_source,
+    checked_sha,
+    covered_pairs,
+    parallel_lines,
+    source_files,
+    source_name,
+    split_pair,
+)
+from hbnb.codeswitch.tokens import tokenize
+from hbnb.errors import MalformedDataError, UnknownNameError
 from hbnb.files import write_atomic
-from hbnb.languages import canonical
 
-SOURCES = ("wmt22", "tatoeba", "xquad")
 PIVOT = "en"
 VERSION = 1  # bump when tokenisation, alignment or counting changes: old caches are not reused
 MIN_COUNT = 2
@@ -54,234 +62,7 @@ MIN_PROB = 0.05
 HELDOUT_SHARE = 0.1
 
 
-@dataclass(frozen=True)
-class ParallelText:
-    """A user's own parallel text of one language pair: two line-aligned files, or a `datasets`
-    data set (hub name or local path) with one column per language."""
-
-    pair: str  # "a-b": the first file / column is language a
-    files: tuple[str, str] | None = None
-    dataset: str | None = None
-    columns: tuple[str, str] | None = None
-    split: str = "train"
-
-    @property
-    def name(self) -> str:
-        what = ",".join(self.files) if self.files else f"{self.dataset}[{','.join(self.columns or ())}]"
-        return f"parallel:{self.pair}:{what}"
-
-
-@dataclass(frozen=True)
-class LexiconFile:
-    """A user's own lexicon of one direction: `src<TAB>tgt` or MUSE's `src tgt` lines."""
-
-    pair: str
-    path: str
-
-    @property
-    def name(self) -> str:
-        return f"lexicon:{self.pair}:{self.path}"
-
-
-Source = str | ParallelText | LexiconFile
-
-
-def source_name(source: Source) -> str:
-    return source if isinstance(source, str) else source.name
-
-
-def check_source(source: Source) -> Source:
-    """A known built-in name or a user source whose pair is two languages; else one clear error."""
-    if isinstance(source, str):
-        if source not in SOURCES:
-            raise UnknownNameError(
-                f"unknown lexicon source {source!r}; built in: {', '.join(SOURCES)} "
-                f"(or a user's ParallelText / LexiconFile)"
-            )
-        return source
-    _split_pair(source.pair)
-    if isinstance(source, ParallelText) and (source.files is None) == (source.dataset is None):
-        raise UnknownNameError(f"parallel text {source.pair}: give two files or a dataset with two columns")
-    return source
-
-
-def _split_pair(pair: str) -> tuple[str, str]:
-    parts = pair.split("-")
-    if len(parts) != 2 or not all(parts):
-        raise UnknownNameError(f"{pair!r} is not a language pair like 'en-de'")
-    a, b = canonical(parts[0]), canonical(parts[1])
-    if a == b:
-        raise UnknownNameError(f"{pair!r} pairs a language with itself; give two different languages")
-    return a, b
-
-
-# ----------------------------------------------------------------------------- sources
-
-
-@cache
-def covered_pairs(source: Source) -> frozenset[frozenset[str]]:
-    """The unordered language pairs a source holds parallel text (or a lexicon) for."""
-    if isinstance(source, (ParallelText, LexiconFile)):
-        return frozenset({frozenset(_split_pair(source.pair))})
-    if source == "wmt22":
-        from hbnb.data.bitext import wmt22_pairs
-
-        return frozenset(frozenset(p.split("-")) for p in wmt22_pairs())
-    if source == "tatoeba":
-        from hbnb.data.bitext import tatoeba_languages
-
-        return frozenset(frozenset((lang, "en")) for lang in tatoeba_languages() if lang != "en")
-    from hbnb.data.squad import squad_languages
-
-    langs = squad_languages("xquad")
-    return frozenset(frozenset((a, b)) for a in langs for b in langs if a < b)
-
-
-def _source_files(source: Source, a: str, b: str) -> list[tuple[str, str]]:
-    """(path, sha256) of the files a source reads for the pair: part of the cache key."""
-    from hbnb.data import store
-
-    if isinstance(source, ParallelText):
-        if source.files:
-            return [(str(Path(f).resolve()), _sha(Path(f))) for f in source.files]
-        return [(f"dataset:{source.dataset}:{source.split}:{source.columns}", "")]
-    if isinstance(source, LexiconFile):
-        return [(str(Path(source.path).resolve()), _sha(Path(source.path)))]
-    dataset = {"wmt22": "wmt22", "tatoeba": "tatoeba", "xquad": "xquad"}[source]
-    return [(f.path, f.sha256) for f in store.files_of(dataset)]
-
-
-def _sha(path: Path) -> str:
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file (a lexicon or parallel text source)")
-    return file_sha256(path)
-
-
-def parallel_lines(source: Source, a: str, b: str) -> tuple[list[str], list[str]]:
-    """Line-aligned texts of languages a and b from one source (empty lists if it lacks the pair)."""
-    if frozenset((a, b)) not in covered_pairs(source) or isinstance(source, LexiconFile):
-        return [], []
-    if isinstance(source, ParallelText):
-        left, right = _user_parallel(source)
-        return (left, right) if canonical(source.pair.split("-")[0]) == a else (right, left)
-    if source == "wmt22":
-        from hbnb.data.bitext import load_wmt22, wmt22_pairs
-
-        xs: list[str] = []
-        ys: list[str] = []
-        for direction in wmt22_pairs():
-            s, t = direction.split("-")
-            if {s, t} == {a, b}:
-                table = load_wmt22([direction])
-                src, tgt = table["src"], table["tgt"]
-                xs += src if s == a else tgt
-                ys += tgt if s == a else src
-        return xs, ys
-    if source == "tatoeba":
-        from hbnb.data.bitext import load_tatoeba
-
-        other = b if a == "en" else a
-        table = load_tatoeba([other])
-        return (table["src"], table["tgt"]) if a == other else (table["tgt"], table["src"])
-    from hbnb.data.squad import read_squad_set
-
-    sets = read_squad_set("xquad", [a, b])
-    xs, ys = [], []
-    for pa, pb in zip(sets[a], sets[b]):
-        xs.append(pa.context)
-        ys.append(pb.context)
-        questions_b = {q.id: q.text for q in pb.questions}
-        for q in pa.questions:
-            if q.id in questions_b:
-                xs.append(q.text)
-                ys.append(questions_b[q.id])
-    return xs, ys
-
-
-def _user_parallel(source: ParallelText) -> tuple[list[str], list[str]]:
-    if source.files:
-        texts = []
-        for f in source.files:
-            _sha(Path(f))
-            texts.append(Path(f).read_text(encoding="utf-8").splitlines())
-        if len(texts[0]) != len(texts[1]):
-            raise MalformedDataError(
-                f"{source.files[0]} has {len(texts[0])} lines but {source.files[1]} has {len(texts[1])}; "
-                f"parallel text must be line-aligned"
-            )
-        return texts[0], texts[1]
-    import datasets
-
-    from hbnb.data.tables import column, require_columns
-
-    table = datasets.load_dataset(source.dataset, split=source.split)
-    columns = list(source.columns or ())
-    require_columns(table.column_names, columns, f"parallel text {source.dataset}")
-    return [str(x) for x in column(table, columns[0])], [str(x) for x in column(table, columns[1])]
-
-
-# ----------------------------------------------------------------------------- alignment and counts
-
-
-def _links(line: str) -> set[tuple[int, int]]:
-    return {(int(i), int(j)) for i, j in (x.split("-") for x in line.split())}
-
-
-_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
-
-
-def grow_diag_final_and(forward: set[tuple[int, int]], reverse: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Symmetrise two directional alignments (Koehn et al., 2005): start from their intersection,
-    grow into neighbouring links of the union that align an unaligned word, then add union
-    links whose two words are both unaligned."""
-    union = forward | reverse
-    links = forward & reverse
-    src = {i for i, _ in links}
-    tgt = {j for _, j in links}
-    grown = True
-    while grown:
-        grown = False
-        for i, j in sorted(links):
-            for di, dj in _NEIGHBOURS:
-                p = (i + di, j + dj)
-                if p in union and p not in links and (p[0] not in src or p[1] not in tgt):
-                    links.add(p)
-                    src.add(p[0])
-                    tgt.add(p[1])
-                    grown = True
-    for i, j in sorted(union - links):
-        if i not in src and j not in tgt:
-            links.add((i, j))
-            src.add(i)
-            tgt.add(j)
-    return links
-
-
-def align_counts(xs: Sequence[str], ys: Sequence[str]) -> pd.DataFrame:
-    """Symmetrised word-link counts of line-aligned texts: columns a, b (lower-cased words), count."""
-    import eflomal
-
-    pairs = [(x, y) for x, y in ((aligner_line(x), aligner_line(y)) for x, y in zip(xs, ys)) if x and y]
-    counts: Counter[tuple[str, str]] = Counter()
-    if not pairs:
-        return pd.DataFrame({"a": [], "b": [], "count": []})
-    with tempfile.TemporaryDirectory(prefix="hbnb-align-") as tmp:
-        fwd, rev = Path(tmp) / "fwd", Path(tmp) / "rev"
-        eflomal.Aligner().align(
-            [x for x, _ in pairs], [y for _, y in pairs], links_filename_fwd=str(fwd), links_filename_rev=str(rev)
-        )
-        forward = fwd.read_text(encoding="utf-8").splitlines()
-        reverse = rev.read_text(encoding="utf-8").splitlines()
-    word = {}
-    for (x, y), f, r in zip(pairs, forward, reverse):
-        a, b = x.split(" "), y.split(" ")
-        for i, j in grow_diag_final_and(_links(f), _links(r)):
-            s, t = a[i], b[j]
-            if word.setdefault(s, is_word(s)) and word.setdefault(t, is_word(t)):
-                counts[(s, t)] += 1
-    return pd.DataFrame(
-        {"a": [s for s, _ in counts], "b": [t for _, t in counts], "count": np.fromiter(counts.values(), np.int64)}
-    )
+# ----------------------------------------------------------------------------- counts
 
 
 def _split_lines(n: int, part: str) -> np.ndarray:
@@ -311,7 +92,7 @@ def pair_counts(sources: Sequence[Source], a: str, b: str, part: str = "all") ->
             "version": VERSION,
             "pair": [a, b],
             "part": part,
-            "sources": [[source_name(s), _source_files(s, a, b)] for s in sources],
+            "sources": [[source_name(s), source_files(s, a, b)] for s in sources],
         },
         sort_keys=True,
     )
@@ -418,7 +199,7 @@ def _filtered(entries: pd.DataFrame, min_count: int, min_prob: float, pivoted: b
 
 def _read_lexicon_file(source: LexiconFile) -> pd.DataFrame:
     path = Path(source.path)
-    _sha(path)
+    checked_sha(path)
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -445,7 +226,7 @@ def _direct(sources: Sequence[Source], a: str, b: str, part: str) -> pd.DataFram
         frames.append(_direction(pair_counts(texts, x, y, part), forward=(a == x)))
     for s in covering:
         if isinstance(s, LexiconFile):
-            s_a, _ = _split_pair(s.pair)
+            s_a, _ = split_pair(s.pair)
             frame = _read_lexicon_file(s)
             frames.append(frame if s_a == a else _direction(frame.rename(columns={"src": "b", "tgt": "a"}), True))
     merged = pd.concat(frames, ignore_index=True).groupby(["src", "tgt"], as_index=False)["count"].sum()
@@ -468,7 +249,7 @@ def lexicon(
         raise UnknownNameError(
             f"lexicon thresholds: min_count >= 1 and 0 <= min_prob <= 1 (got {min_count}, {min_prob})"
         )
-    a, b = _split_pair(pair)
+    a, b = split_pair(pair)
     names = tuple(source_name(s) for s in sources)
     direct = _direct(sources, a, b, part)
     if direct is not None:
@@ -502,7 +283,7 @@ def heldout_hit_rate(sources: Sequence[Source], pair: str, **thresholds: Any) ->
     """Lexicon quality without a gold dictionary: induce on 90% of the pair's lines; on the other
     10%, replace every source word with an entry by its most probable translation and count how
     often that translation occurs in the reference (as a token of it, lower-cased)."""
-    a, b = _split_pair(pair)
+    a, b = split_pair(pair)
     lex = lexicon(sources, f"{a}-{b}", part="train", **thresholds)
     xs, ys = _texts([s for s in sources if not isinstance(s, LexiconFile)], a, b, "heldout")
     words = covered = hits = 0

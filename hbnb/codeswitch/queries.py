@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Sequence
 
 from hbnb import seeds
-from hbnb.codeswitch.lexicon import Source
+from hbnb.codeswitch.sources import Source
 from hbnb.codeswitch.switch import CodeSwitcher
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import column

@@ -20,7 +20,8 @@ from typing import Literal
 
 import numpy as np
 
-from hbnb.codeswitch.lexicon import Lexicon, Source, lexicon
+from hbnb.codeswitch.lexicon import Lexicon, lexicon
+from hbnb.codeswitch.sources import Source
 from hbnb.codeswitch.tokens import match_case, tokenize
 from hbnb.errors import UnknownNameError
 

@@ -13,8 +13,10 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
+import pyarrow as pa
 from datasets import Dataset, DatasetDict, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
@@ -111,3 +113,27 @@ def _open(folder) -> Dataset | DatasetDict | None:
     except Exception:  # noqa: BLE001 - any failure to open means: rebuild
         shutil.rmtree(folder, ignore_errors=True)
         return None
+
+
+class ChunkedColumn:
+    """A text column read a few rows at a time, chunk by chunk.
+
+    `ChunkedArray.take` would first concatenate every chunk of a memory-mapped
+    column (hundreds of MB per batch); taking from the chunks that hold the rows
+    touches only those.
+    """
+
+    def __init__(self, chunked: pa.ChunkedArray) -> None:
+        self.chunks = chunked.chunks
+        self.starts = np.cumsum([0] + [len(c) for c in self.chunks])
+
+    def take(self, rows: np.ndarray) -> list[Any]:
+        rows = np.asarray(rows, dtype=np.int64)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        out: list[Any] = [None] * len(rows)
+        for chunk in np.unique(which):
+            sel = np.nonzero(which == chunk)[0]
+            values = self.chunks[chunk].take(pa.array(rows[sel] - self.starts[chunk])).to_pylist()
+            for i, value in zip(sel.tolist(), values):
+                out[i] = value
+        return out

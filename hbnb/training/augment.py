@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hbnb import seeds
-from hbnb.codeswitch.lexicon import covered_pairs, parallel_lines, source_name
+from hbnb.codeswitch.sources import covered_pairs, parallel_lines, source_name
 from hbnb.codeswitch.switch import CodeSwitcher
 from hbnb.errors import ParamsError
 from hbnb.params import BitextParams, CodeSwitchingParams
@@ -140,6 +141,24 @@ class BitextPool:
             return self.a_text[j], self.b_text[j], self.a_lang[j], self.b_lang[j]
         return self.b_text[j], self.a_text[j], self.b_lang[j], self.a_lang[j]
 
+    def random_codes(self, n_valid: int, seed: int, base: int) -> np.ndarray:
+        """For strategy random: bitext codes (from `base`) making a `share` of the examples beside
+        n_valid QA codes; pairs cycled in random orders, random directions (stream "bitext")."""
+        n = int(round(self.share / (1 - self.share) * n_valid))
+        rng = seeds.rng(seed, "bitext", 0)
+        pairs = np.concatenate([rng.permutation(len(self)) for _ in range(-(-n // len(self)))])[:n]
+        return base + 2 * pairs.astype(np.int64) + rng.integers(0, 2, size=n)
+
+    def describe(self, offsets: np.ndarray) -> dict[str, Any]:
+        """What the bitext codes of a batch (minus the base) hold: count, different sentences, directions."""
+        j, direction = np.divmod(np.asarray(offsets, dtype=np.int64), 2)
+        names = Counter(f"{self.text(int(a), int(d))[2]}-{self.text(int(a), int(d))[3]}" for a, d in zip(j, direction))
+        return {
+            "bitext": len(j),
+            "bitext_sentences": int(len(set(self.group[j].tolist()))),
+            "bitext_pairs": dict(sorted(names.items())),
+        }
+
     def pairs(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for a, b in zip(self.a_lang, self.b_lang):
@@ -166,5 +185,31 @@ class BitextPool:
         return np.array(taken, dtype=np.int64), rng.integers(0, 2, size=n)
 
 
-def record_json(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":"))
+def augment_texts(index: Any, codes: np.ndarray, out: dict[str, list], q_langs: list[str], p_langs: list[str]) -> None:
+    """Fill in the bitext examples of a batch of codes (those from `index.base` on) and code-switch
+    its chosen QA examples, in place; add one record per example (AUGMENT_COLUMN)."""
+    qa = np.nonzero(codes < index.base)[0]
+    for i in np.nonzero(codes >= index.base)[0].tolist():
+        j, direction = divmod(int(codes[i]) - index.base, 2)
+        out["anchor"][i], out["positive"][i], q_langs[i], p_langs[i] = index.bitext.text(j, direction)
+    records: list[dict[str, Any]] = [{"switched": False, "words": {}} for _ in range(len(codes))]
+    if index.switching is not None and len(qa):
+        part = {side: [out[side][i] for i in qa] for side in ("anchor", "positive")}
+        done = index.switching.apply(codes[qa].tolist(), part, [q_langs[i] for i in qa], [p_langs[i] for i in qa])
+        for k, i in enumerate(qa.tolist()):
+            out["anchor"][i], out["positive"][i], records[i] = part["anchor"][k], part["positive"][k], done[k]
+    # the code makes each record unique: sentence-transformers' NoDuplicatesBatchSampler (random)
+    # compares every column's values across a batch
+    out[AUGMENT_COLUMN] = [json.dumps({"code": int(c), **r}, separators=(",", ":")) for c, r in zip(codes, records)]
+
+
+def augmentation(params: Any, index: Any) -> tuple[SwitchedTexts | None, BitextPool | None]:
+    """The code-switching and bitext of a run's training stream (`TrainParams`), lexicons built and
+    sources checked against its training languages before any model is loaded."""
+    switching = (
+        SwitchedTexts(params.code_switching, index.languages, params.batching.seed)
+        if params.code_switching is not None
+        else None
+    )
+    bitext = BitextPool.build(params.bitext, index.languages) if params.bitext is not None else None
+    return switching, bitext

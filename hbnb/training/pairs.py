@@ -40,8 +40,10 @@ import pyarrow.compute as pc
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
-from hbnb import designs, seeds
+from hbnb import designs
 from hbnb.data.retrieval import answer_text
+from hbnb.data.tables import ChunkedColumn
+from hbnb.designs import design_item_order, design_language_order, design_pair_order
 from hbnb.errors import ParamsError
 from hbnb.params import BatchingParams
 
@@ -126,7 +128,7 @@ class PairIndex:
         self.lang_of_row[self.row[items, langs]] = langs
         self.item_ids = np.array(item_ids, dtype=object)
         self.active = _active_items(self, params, source)
-        self._columns = {c: _Column(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
+        self._columns = {c: ChunkedColumn(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
         self._check_batch_size(source)
         self.base = table.num_rows * self.n_langs  # pair codes below it are QA pairs; bitext codes follow
         self.switching: Any = None  # hbnb.training.augment.SwitchedTexts
@@ -145,7 +147,7 @@ class PairIndex:
         return self
 
     def bitext_codes(self, pairs: np.ndarray, directions: np.ndarray) -> list[int]:
-        """Codes of bitext pairs in directions (0: a->b, 1: b->a)."""
+        """Codes of bitext pairs in directions (0: a->b, 1: b->a): after the QA codes."""
         return (self.base + 2 * np.asarray(pairs) + np.asarray(directions)).tolist()
 
     @property
@@ -179,8 +181,6 @@ class PairIndex:
     def texts(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """The set_transform of the training data set: pair codes -> anchor/positive(/negative) texts,
         bitext codes -> their pair, then code-switching of the chosen QA examples."""
-        from hbnb.training.augment import AUGMENT_COLUMN, record_json
-
         codes = np.asarray(batch[CODE_COLUMN], dtype=np.int64)
         qa = np.nonzero(codes < self.base)[0]
         n = len(codes)
@@ -203,21 +203,10 @@ class PairIndex:
                 p_langs[i] = self.languages[self.lang_of_row[p_rows[k]]]
                 if negatives is not None:
                     out["negative"][i] = negatives[k]
-        for i in np.nonzero(codes >= self.base)[0].tolist():
-            j, direction = divmod(int(codes[i]) - self.base, 2)
-            out["anchor"][i], out["positive"][i], q_langs[i], p_langs[i] = self.bitext.text(j, direction)
         if self.switching is not None or self.bitext is not None:
-            records = [{"switched": False, "words": {}} for _ in range(n)]
-            if self.switching is not None and len(qa):
-                part = {side: [out[side][i] for i in qa] for side in ("anchor", "positive")}
-                done = self.switching.apply(
-                    codes[qa].tolist(), part, [q_langs[i] for i in qa], [p_langs[i] for i in qa]
-                )
-                for k, i in enumerate(qa.tolist()):
-                    out["anchor"][i], out["positive"][i], records[i] = part["anchor"][k], part["positive"][k], done[k]
-            # the code makes each record unique: sentence-transformers' NoDuplicatesBatchSampler (random)
-            # compares every column's values across a batch
-            out[AUGMENT_COLUMN] = [record_json({"code": int(c), **r}) for c, r in zip(codes, records)]
+            from hbnb.training.augment import augment_texts
+
+            augment_texts(self, codes, out, q_langs, p_langs)
         out[CODE_COLUMN] = codes.tolist()
         return out
 
@@ -241,7 +230,7 @@ class PairIndex:
         if self.params.strategy == "random":
             values = self.valid_codes()
             if self.bitext is not None:
-                values = np.concatenate([values, self._random_bitext_codes(len(values))])
+                values = np.concatenate([values, self.bitext.random_codes(len(values), self.params.seed, self.base)])
             digest = hashlib.sha1(values.tobytes()).hexdigest()[:16]
             fingerprint = f"hbnb-valid-codes-{len(values)}-{digest}"
         else:
@@ -251,14 +240,6 @@ class PairIndex:
         ds = Dataset(codes, fingerprint=fingerprint)
         ds.set_transform(_PairTexts(self))
         return ds
-
-    def _random_bitext_codes(self, n_valid: int) -> np.ndarray:
-        """For strategy random: bitext codes making a `share` of the examples (stream "bitext")."""
-        share = self.bitext.share
-        n = int(round(share / (1 - share) * n_valid))
-        rng = seeds.rng(self.params.seed, "bitext", 0)
-        pairs = np.concatenate([rng.permutation(len(self.bitext)) for _ in range(-(-n // len(self.bitext)))])[:n]
-        return np.asarray(self.bitext_codes(pairs, rng.integers(0, 2, size=n)), dtype=np.int64)
 
     def describe(self, codes: list[int]) -> dict[str, Any]:
         """What a batch of codes holds: its kind, its language (mono), its language-pair counts, and
@@ -284,14 +265,7 @@ class PairIndex:
             "pairs": dict(sorted(pairs.items())),
         }
         if self.bitext is not None:
-            j, direction = np.divmod(bi - self.base, 2)
-            names = Counter(
-                self.bitext.text(int(a), int(d))[2] + "-" + self.bitext.text(int(a), int(d))[3]
-                for a, d in zip(j, direction)
-            )
-            out["bitext"] = len(bi)
-            out["bitext_sentences"] = int(len(set(self.bitext.group[j].tolist())))
-            out["bitext_pairs"] = dict(sorted(names.items()))
+            out.update(self.bitext.describe(bi - self.base))
         return out
 
     def _check_batch_size(self, source: str) -> None:
@@ -345,25 +319,6 @@ def _training_languages(params: BatchingParams, available: list[str], source: st
     return list(wanted), list(candidates)
 
 
-def design_language_order(params: BatchingParams, candidates: list[str]) -> list[str]:
-    """The fixed order whose first n are `n_languages: n`: languages_first, then the other
-    candidates in the random order of the design seed (over the sorted candidates)."""
-    ordered = sorted(candidates)
-    shuffled = [ordered[i] for i in seeds.rng(params.design_seed, "design-languages").permutation(len(ordered))]
-    return list(params.languages_first) + [lang for lang in shuffled if lang not in params.languages_first]
-
-
-def design_pair_order(params: BatchingParams, candidates: list[str]) -> list[tuple[str, str]]:
-    """The fixed random order (design seed) of the candidates' pairs whose first k are `pairs: k`:
-    unordered pairs (a < b) or ordered directions, as `pair_count` says."""
-    names = sorted(candidates)
-    if params.pair_count == "unordered":
-        pool = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    else:
-        pool = [(a, b) for a in names for b in names if a != b]
-    return [pool[i] for i in seeds.rng(params.design_seed, "design-pairs").permutation(len(pool))]
-
-
 def _allowed_pairs(params: BatchingParams, langs: list[str], candidates: list[str]) -> list[tuple[int, int]]:
     """Ordered cross-lingual pairs as language indices: all, an explicit list, or the first k of the design."""
     if params.strategy in ("x-x", "en-en"):
@@ -394,30 +349,6 @@ def _allowed_pairs(params: BatchingParams, langs: list[str], candidates: list[st
     return out
 
 
-class _Column:
-    """A text column read a few rows at a time, chunk by chunk.
-
-    `ChunkedArray.take` would first concatenate every chunk of a memory-mapped
-    column (hundreds of MB per batch); taking from the chunks that hold the rows
-    touches only those.
-    """
-
-    def __init__(self, chunked: pa.ChunkedArray) -> None:
-        self.chunks = chunked.chunks
-        self.starts = np.cumsum([0] + [len(c) for c in self.chunks])
-
-    def take(self, rows: np.ndarray) -> list[Any]:
-        rows = np.asarray(rows, dtype=np.int64)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        out: list[Any] = [None] * len(rows)
-        for chunk in np.unique(which):
-            sel = np.nonzero(which == chunk)[0]
-            values = self.chunks[chunk].take(pa.array(rows[sel] - self.starts[chunk])).to_pylist()
-            for i, value in zip(sel.tolist(), values):
-                out[i] = value
-        return out
-
-
 def _encode(table: pa.Table, column: str) -> tuple[np.ndarray, list[str]]:
     """Integer codes of a string column and its distinct values in first-seen order (vectorised)."""
     encoded = table.column(column).combine_chunks().dictionary_encode()
@@ -438,13 +369,6 @@ def _row_matrix(
 
 def _nonempty(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(pc.greater(pc.utf8_length(table.column(column)), 0))
-
-
-def design_item_order(item_ids: np.ndarray, design_seed: int) -> np.ndarray:
-    """The fixed random order (design seed) of all items, as indices into `item_ids`, whose first
-    usable N are `train_items: N`; drawn over the sorted ids, so the table's row order does not matter."""
-    by_id = np.argsort(np.asarray(item_ids, dtype=str), kind="stable")
-    return by_id[seeds.rng(design_seed, "design-items").permutation(len(by_id))]
 
 
 def _active_items(index: PairIndex, params: BatchingParams, source: str) -> np.ndarray:

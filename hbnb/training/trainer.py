@@ -10,9 +10,8 @@ Next to the model, in the output folder, it writes:
 - `params.yaml`: the resolved parameters;
 - `loss.csv`: the loss per step (and the validation loss where computed);
 - `batches.jsonl`: every batch's kind, language and language-pair counts, per step
-  and process; `batch_mix.json`: its summary (the realised mix); `augmentation.json`
-  (with `code_switching` or `bitext`): examples switched, words replaced per language,
-  bitext batches and pairs (`hbnb.training.augment`);
+  and process; `batch_mix.json`: its summary; `augmentation.json` (code-switching,
+  bitext): what they realised (`hbnb.training.augment`);
 - `run.json`: the budget, the resolved and completed steps, the pairs trained and the
   epochs they make (pairs / active items), the design (training languages, pairs,
   active items), wall time, pairs per second, versions of hbnb/torch/
@@ -48,6 +47,7 @@ from hbnb.errors import ParamsError
 from hbnb.files import atomic_dir, write_atomic, write_text
 from hbnb.languages import canonical
 from hbnb.params import TrainParams, load_yaml
+from hbnb.training.augment import augmentation
 from hbnb.training.batch_log import BatchLog, RecordingCollator, augmentation_mix, merge_batch_logs, realised_mix
 from hbnb.training.distributed import process_rank, world_size
 from hbnb.training.pairs import PairIndex
@@ -83,7 +83,7 @@ def _plan(params: TrainParams) -> _Plan:
     source = params.data if isinstance(params.data, str) else "the aligned training data"
     held_out = _held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
-    index.augment(*_augmentation(params, index))
+    index.augment(*augmentation(params, index))
     pairs_per_step = params.batching.batch_size * params.gradient_accumulation_steps * world_size()
     items = len(index.active)
     if params.budget == "steps":
@@ -97,19 +97,6 @@ def _plan(params: TrainParams) -> _Plan:
                 f"so that the run writes a checkpoint to resume from"
             )
     return _Plan(table, index, held_out, steps, pairs_per_step)
-
-
-def _augmentation(params: TrainParams, index: PairIndex) -> tuple[Any, Any]:
-    """The code-switching and bitext of the run's training stream (lexicons built, sources checked)."""
-    from hbnb.training.augment import BitextPool, SwitchedTexts
-
-    switching = (
-        SwitchedTexts(params.code_switching, index.languages, params.batching.seed)
-        if params.code_switching is not None
-        else None
-    )
-    bitext = BitextPool.build(params.bitext, index.languages) if params.bitext is not None else None
-    return switching, bitext
 
 
 def resolve(params: TrainParams) -> dict[str, Any]:

@@ -1,0 +1,75 @@
+"""The base of every parameter block and how a block is validated and read from YAML.
+
+Every model forbids unknown keys. `load_yaml` turns pydantic's validation errors into
+one `ParamsError` that names the file, the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hbnb.errors import ParamsError, UnknownNameError
+from hbnb.languages import canonical
+
+
+class Params(BaseModel):
+    """Base of every parameter block: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def canon(code: str) -> str:
+    """canonical(), as the ValueError pydantic reports against the key."""
+    try:
+        return canonical(code)
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def canonical_list(codes: list[str] | None) -> list[str] | None:
+    return None if codes is None else [canon(c) for c in codes]
+
+
+P = TypeVar("P", bound=Params)
+
+
+def validate(model: type[P], data: dict[str, Any], source: str) -> P:
+    """Build a parameter object, or raise one ParamsError listing every problem by key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ParamsError(format_errors(exc, source)) from None
+
+
+def format_errors(exc: ValidationError, source: str) -> str:
+    """One line per problem: where, which key, the value given, what is allowed."""
+    lines = [f"{source}: {exc.error_count()} invalid parameter(s)"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = err.get("input")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key (value {given!r}); check its spelling against the documented keys")
+        elif err["type"] == "literal_error":
+            allowed = err.get("ctx", {}).get("expected", "")
+            lines.append(f"  {key}: {given!r} is not allowed; allowed: {allowed}")
+        else:
+            lines.append(f"  {key}: {given!r}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def load_yaml(model: type[P], path: Path | str) -> P:
+    """Read a YAML parameter file into `model`; errors name the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such parameter file") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
+    return validate(model, data, str(path))
