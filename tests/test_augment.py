@@ -153,3 +153,42 @@ def test_training_with_code_switching_and_bitext_writes_the_realised_mix(tmp_pat
     assert all(r["unique_items"] + r["bitext"] == r["size"] for r in log)
     resolved = yaml.safe_load((out / "params.yaml").read_text())
     assert resolved["code_switching"]["rate"] == 0.5 and resolved["bitext"]["sources"] == ["wmt22"]
+
+
+def test_the_plan_checks_each_variants_code_switching_against_its_languages(tmp_path: Path) -> None:
+    from conftest import write_experiment
+
+    from hbnb.experiment import load
+    from hbnb.experiment.sweep import plan_json
+
+    good = {"sources": ["wmt22"], "rate": 0.5}
+    path = write_experiment(
+        tmp_path,
+        "cs-plan",
+        **{
+            "sweep": {
+                "variant": [
+                    {"name": "plain", "training.code_switching": None},
+                    {"name": "acs", "training.code_switching": good},
+                    {"name": "bitext", "training.bitext": {"sources": ["wmt22"], "share": 0.2}},
+                ]
+            },
+        },
+    )
+    runs = {r["name"]: r for r in plan_json(load(path), str(path))}
+    assert runs["acs"]["params"]["training"]["code_switching"]["rate"] == 0.5
+    assert runs["plain"]["params"]["training"]["code_switching"] is None
+    bad = write_experiment(
+        tmp_path,
+        "cs-bad",
+        **{
+            "sweep": {
+                "variant": [
+                    {"name": "plain", "training.code_switching": None},
+                    {"name": "swahili", "training.code_switching": {"sources": ["wmt22"], "languages": ["sw"]}},
+                ]
+            },
+        },
+    )
+    with pytest.raises(ParamsError, match=r"run swahili.*training.code_switching: no source covers en-sw"):
+        plan_json(load(bad), str(bad))

@@ -325,3 +325,35 @@ def test_dequantisation_matches_the_c_loader_layout() -> None:
     row = e5.dequantize_q4(np.concatenate([raw, raw]), rows=1, cols=64)
     expected = (np.concatenate([np.arange(16), np.arange(15, -1, -1)]) - 8) * 0.5
     np.testing.assert_array_equal(row[0], np.concatenate([expected, expected]))
+
+
+def test_layer_truncation_makes_a_smaller_me5_that_encodes_trains_and_reloads(tmp_path: Path) -> None:
+    from hbnb.errors import UnknownNameError
+    from hbnb.models import parameter_counts, split_spec
+    from hbnb.params import TrainParams
+    from hbnb.training import train
+
+    counts = {n: parameter_counts(load(f"me5-small:layers={n}")) for n in (3, 6)}
+    counts[12] = parameter_counts(load("me5-small"))
+    assert counts[3]["non_embedding"] < counts[6]["non_embedding"] < counts[12]["non_embedding"]
+    assert counts[3]["total"] - counts[3]["non_embedding"] == counts[12]["total"] - counts[12]["non_embedding"]
+    assert split_spec("me5-small:layers=3") == ("me5-small", 3) and split_spec("use-m") == ("use-m", None)
+    small = load("me5-small:layers=3")
+    assert small.transformers_model.config.num_hidden_layers == 3
+    assert small.encode(["a short question"]).shape == (1, 384)
+    params = TrainParams(
+        model="me5-small:layers=3",
+        output_dir=tmp_path / "run",
+        max_steps=1,
+        save_steps=1,
+        freeze_word_embeddings=True,
+        batching={"strategy": "hybrid", "languages": ["en", "de"], "batch_size": 4},
+    )
+    folder = train(params)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["completed_steps"] == 1 and run["parameters"] == counts[3]
+    assert load(str(folder)).transformers_model.config.num_hidden_layers == 3
+    with pytest.raises(UnknownNameError, match=r"layers=13, but it has 12; allowed 1..12"):
+        load("me5-small:layers=13")
+    with pytest.raises(UnknownNameError, match="USEMultilingual has none to truncate"):
+        load("use-m:layers=2")

@@ -167,7 +167,8 @@ def evaluate_to(
     """Load a model once, evaluate it on each data set into `folder/<data set>/`, and record the run.
 
     `folder/info.json` names the run, its model (`label`, e.g. the base model a run
-    fine-tuned, else the spec) and whether it is an untuned baseline.
+    fine-tuned, else the spec), whether it is an untuned baseline, and the model's total and
+    non-embedding parameter counts.
     """
     from hbnb import models
 
@@ -195,6 +196,7 @@ def evaluate_to(
         "baseline": baseline,
         "datasets": datasets,
         "candidates": candidates,
+        "parameters": models.parameter_counts(model),
     }
     write_atomic(folder / "info.json", lambda p: Path(p).write_text(json.dumps(info, indent=2), encoding="utf-8"))
     return results

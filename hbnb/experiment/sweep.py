@@ -139,7 +139,8 @@ def designs(specs: list[RunSpec], source: str, unreachable_ok: bool = False) -> 
     seen: dict[str, dict[str, Any]] = {}
     for spec in specs:
         key = spec.train.model_dump_json(include={"data", "batching", "budget", "epochs", "max_steps", "validation",
-                                                  "gradient_accumulation_steps", "seed"})  # fmt: skip
+                                                  "gradient_accumulation_steps", "seed", "code_switching",
+                                                  "bitext"})  # fmt: skip
         if key not in seen:
             try:
                 seen[key] = {**resolve(spec.train), "data_checked": True}

@@ -25,6 +25,7 @@ from hbnb.models.usem import USEMultilingual
 
 BUILTIN_MODELS: tuple[str, ...] = ("use-m", "me5-small")
 _HUB_ID = re.compile(r"[\w.-]+(?:/[\w.-]+)?")
+_LAYERS = re.compile(r"(?P<base>.+):layers=(?P<layers>\d+)")
 _E5_NAME = re.compile(r"(?:^|[^a-z0-9])m?e5(?:[^a-z0-9]|$)")
 # Names sentence-transformers' encode_document tries, in its order.
 _DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
@@ -40,8 +41,11 @@ __all__ = [
     "USEMultilingual",
     "freeze_word_embeddings",
     "load",
+    "parameter_counts",
     "prefixes",
     "prepare",
+    "split_spec",
+    "truncate_layers",
 ]
 
 
@@ -54,10 +58,14 @@ class Prefixes:
 
 
 def load(spec: str, *, device: str | None = None) -> SentenceTransformer:
-    """A model by spec: "use-m", "me5-small", a local sentence-transformers folder or a hub id.
+    """A model by spec: "use-m", "me5-small", a local sentence-transformers folder or a hub id,
+    optionally with ":layers=N" (the first N transformer layers: `truncate_layers`).
 
     Raises ModelNotFoundError when the spec cannot be loaded offline or from a reachable hub.
     """
+    base, layers = split_spec(spec)
+    if layers is not None:
+        return truncate_layers(load(base, device=device), layers, spec)
     if spec == "use-m":
         return SentenceTransformer(modules=[USEMultilingual.from_wheel()], device=device)
     if spec == e5.NAME:
@@ -69,6 +77,38 @@ def load(spec: str, *, device: str | None = None) -> SentenceTransformer:
     else:
         model = _load_hub(spec, device)
     return _with_prefixes(model, spec)
+
+
+def split_spec(spec: str) -> tuple[str, int | None]:
+    """(the model spec, N) of "spec:layers=N"; (spec, None) without the option."""
+    m = _LAYERS.fullmatch(spec)
+    return (m["base"], int(m["layers"])) if m else (spec, None)
+
+
+def truncate_layers(model: SentenceTransformer, n: int, spec: str = "") -> SentenceTransformer:
+    """Keep the first n layers of the model's transformer encoder (layer truncation: a smaller
+    encoder of the same family, embeddings and pooling unchanged); the config says n, so a saved
+    copy reloads with n layers."""
+    transformer = model.transformers_model
+    layers = getattr(getattr(transformer, "encoder", None), "layer", None)
+    if layers is None:
+        raise UnknownNameError(
+            f"model {spec!r}: ':layers=N' truncates a transformer encoder (BERT, XLM-R, E5); "
+            f"{type(model[0]).__name__} has none to truncate"
+        )
+    if not 1 <= n <= len(layers):
+        raise UnknownNameError(f"model {spec!r}: layers={n}, but it has {len(layers)}; allowed 1..{len(layers)}")
+    transformer.encoder.layer = nn.ModuleList(list(layers)[:n])
+    transformer.config.num_hidden_layers = n
+    return model
+
+
+def parameter_counts(model: SentenceTransformer) -> dict[str, int]:
+    """Total parameters and non-embedding ones (without token, position and type embedding tables,
+    as scaling studies count model size)."""
+    total = sum(p.numel() for p in model.parameters())
+    embedding = sum(p.numel() for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters())
+    return {"total": int(total), "non_embedding": int(total - embedding)}
 
 
 def prefixes(model: SentenceTransformer) -> Prefixes:
@@ -92,7 +132,7 @@ def prepare(specs: Iterable[str] = (e5.NAME,)) -> dict[str, Path | None]:
     """Build the caches of built-in models ahead of time; the cached folder, or None if it needs none."""
     built: dict[str, Path | None] = {}
     for spec in specs:
-        if spec == e5.NAME:
+        if split_spec(spec)[0] == e5.NAME:
             built[spec] = e5.ensure_built()
         elif spec == "use-m":
             built[spec] = None  # read straight from the installed wheel

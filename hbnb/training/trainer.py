@@ -14,12 +14,10 @@ Next to the model, in the output folder, it writes:
   bitext): what they realised (`hbnb.training.augment`);
 - `run.json`: the budget, the resolved and completed steps, the pairs trained and the
   epochs they make (pairs / active items), the design (training languages, pairs,
-  active items), wall time, pairs per second, versions of hbnb/torch/
-  sentence-transformers/transformers, and where the final model is.
+  active items), parameter counts, wall time, pairs per second, versions, the model.
 
 `resolve(params)` validates a run against its data without loading a model and returns
-its design and budget (what `hbnb run --plan` shows): the same checks, and the same
-errors, as `train`. A budget in epochs (`training.budget: epochs`) resolves to
+its design and budget (what `hbnb run --plan` shows), with `train`'s checks and errors. A budget in epochs (`training.budget: epochs`) resolves to
 `ceil(epochs * active items / (batch_size * gradient_accumulation_steps * processes))`
 steps; warmup and the progress lines use the resolved steps.
 """
@@ -316,6 +314,7 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
     import transformers
 
     import hbnb
+    from hbnb import models
 
     final = out / MODEL_DIR
     trainer.accelerator.wait_for_everyone()  # every process has written its last batch records
@@ -348,6 +347,7 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
         "wall_time_s": round(wall, 3),
         "pairs_per_second": round(pairs / wall, 2) if wall > 0 else None,
         "processes": world,
+        "parameters": models.parameter_counts(trainer.model),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_validation_loss": trainer.state.best_metric,
         "model": str(final),
