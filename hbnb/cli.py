@@ -166,6 +166,16 @@ def _run(args: argparse.Namespace) -> int:
     return main_run(args.params, args.reports, show_plan=args.plan)
 
 
+def _findings(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hbnb.report.summary import export_findings
+
+    copied = export_findings(Path(args.experiment) / "report", args.out)
+    print(f"copied {len(copied)} files to {args.out}: {', '.join(p.name for p in copied)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for `--help` in the docs)."""
     parser = argparse.ArgumentParser(prog="hbnb", description=__doc__)
@@ -260,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         "resolved params); run nothing",
     )
     run.set_defaults(func=_run)
+
+    findings = commands.add_parser(
+        "findings", help="copy an experiment's report summary (summary.md, CSVs, curves) into a findings folder"
+    )
+    findings.add_argument("experiment", help="the experiment folder, e.g. reports/q1-languages-cpu")
+    findings.add_argument("out", help="the findings folder, e.g. reports/findings/q1-languages")
+    findings.set_defaults(func=_findings)
     return parser
 
 

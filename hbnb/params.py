@@ -252,13 +252,6 @@ class TrainParams(TrainingParams):
 
 # ----------------------------------------------------------------------------- experiments
 
-# keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
-SWEEPABLE = (
-    ("model", "seed", "data", "data.train", "data.evaluate")
-    + tuple(f"batching.{k}" for k in BatchingParams.model_fields)
-    + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
-)
-
 
 class DataParams(Params):
     """What an experiment trains on and evaluates on."""
@@ -308,6 +301,15 @@ class ReportParams(Params):
 
     n_resamples: int = Field(2000, ge=100, description="bootstrap / randomization resamples")
     run_depth: int = Field(100, ge=1, description="candidates per query in each pool run.trec")
+
+
+# keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
+SWEEPABLE = (
+    ("model", "seed", "data")
+    + tuple(f"data.{k}" for k in DataParams.model_fields)
+    + tuple(f"batching.{k}" for k in BatchingParams.model_fields)
+    + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
+)
 
 
 def _claim(text: str) -> str:

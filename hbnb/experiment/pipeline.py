@@ -263,6 +263,7 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
 
     stage.folder.mkdir(parents=True, exist_ok=True)
     stage.record.unlink(missing_ok=True)
+    began = time.perf_counter()
     if stage.key.startswith("train/"):
         train = stage.inputs["train"]
         write_text(Path(stage.parameters["params_path"]), yaml.safe_dump(train, sort_keys=False, allow_unicode=True))
@@ -299,7 +300,8 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
     if stage.key.startswith("train/") and not stage.parameters["keep_checkpoints"]:
         for checkpoint in (stage.folder / "train").glob("checkpoint-*"):
             shutil.rmtree(checkpoint, ignore_errors=True)
-    write_text(stage.record, json.dumps({"fingerprint": fp, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+    record = {"fingerprint": fp, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_text(stage.record, json.dumps({**record, "seconds": round(time.perf_counter() - began, 1)}, indent=2))
 
 
 def export_html(notebook: Path, target: Path, hide_input: bool = False) -> None:

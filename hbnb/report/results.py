@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,14 +91,15 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
     for name in dict.fromkeys(table.run):
         info = _json(folder / name / "eval" / "info.json")
         spec = _json(folder / name / "run_spec.json")
-        values = spec.get("values", {})
+        raw = spec.get("values", {})
+        values = _flat(raw)
         train = _train_params(folder / name)
         runs.append(
             {
                 "run": name,
                 "model": _base_model(train, info),
                 "baseline": bool(info.get("baseline", False)),
-                "group": spec.get("group") or (group_name(values) if values else name),
+                "group": spec.get("group") or (group_name(raw) if raw else name),
                 "seed": spec.get("seed", train.get("seed")),
                 "strategy": train.get("batching", {}).get("strategy"),
                 "in_file": True,
@@ -109,6 +111,16 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
     for key in ["seed", *(c for c in frame.columns if c not in RUN_COLUMNS)]:  # their types stay (2 stays 2)
         frame[key] = pd.Series([r.get(key) for r in runs], index=frame.index, dtype=object)
     return Results(folder, table, frame, tuple(dict.fromkeys(elsewhere)))
+
+
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    """Swept values with a variant's paths as their own columns (its name is the group), so a
+    factor set by variants (`batching.n_languages` of "hybrid-n4") is a factor like a swept key."""
+    out = {k: v for k, v in values.items() if k != "variant"}
+    variant = values.get("variant")
+    if isinstance(variant, dict):
+        out.update({k: v for k, v in variant.items() if k != "name"})
+    return out
 
 
 def _runs_of_file(folder: Path) -> list[str] | None:

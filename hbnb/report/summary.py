@@ -7,18 +7,23 @@
 - `comparisons.csv`: every pair of strategies of a family, Holm within the family;
 - `seen_unseen.csv`: the summary restricted to each seen/unseen split;
 - `curves/<data set>_<figure>_<factor>.png` and `curves/<data set>_tradeoff_<factor>.png`;
-- `summary.html`: the verdict table and the summary tables (shown first in index.html).
+- `summary.html`: the verdict table and the summary tables (shown first in index.html);
+- `summary.md` (given the experiment folder): the question (the parameter file's header
+  comment), the command, the stage time, the verdicts, the tables and the curves, in
+  Markdown with relative image links: what `hbnb findings` commits.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from hbnb.errors import DataFileError
 from hbnb.evaluation.metrics import METRICS
 from hbnb.evaluation.tasks import for_results
 from hbnb.experiment.claims import Claim
@@ -47,7 +52,12 @@ class Summary:
 
 
 def write_summary(
-    results: Results, folder: Path | str, claims: list[Claim] | None = None, *, n_resamples: int = 2000
+    results: Results,
+    folder: Path | str,
+    claims: list[Claim] | None = None,
+    *,
+    n_resamples: int = 2000,
+    experiment_dir: Path | str | None = None,
 ) -> Summary:
     """Compute and write every table and curve of the report (module docstring)."""
     folder = Path(folder)
@@ -76,6 +86,8 @@ def write_summary(
     out.tables = {d: cells(summary[summary.dataset == d]) for d in results.datasets if len(summary)}
     out.curves = curves.write_curves(results, summary, folder / "curves")
     write_text(folder / "summary.html", summary_html(out))
+    if experiment_dir is not None:
+        write_text(folder / "summary.md", summary_markdown(out, Path(experiment_dir), folder))
     return out
 
 
@@ -138,6 +150,63 @@ def summary_html(out: Summary) -> str:
     for dataset, table in out.tables.items():
         parts.append(f"<h3>{html.escape(dataset)}</h3>" + table.to_html(classes="summary", border=0))
     return "\n".join(parts) + f"<p>{html.escape(NOTE)}</p>"
+
+
+def summary_markdown(out: Summary, experiment_dir: Path, folder: Path) -> str:
+    """The report as Markdown: question and design (the file's header comment), command, stage
+    time, verdicts, one table per evaluation set, the curves (relative links), the note."""
+    import yaml
+
+    text = (experiment_dir / "params.yaml").read_text(encoding="utf-8")
+    params = yaml.safe_load(text)
+    comment = "\n".join(line[1:].strip() for line in text.splitlines() if line.startswith("#"))
+    paragraphs = [" ".join(block.split("\n")) for block in comment.split("\n\n") if block.strip()]
+    records = [json.loads(p.read_text()) for p in experiment_dir.rglob(".*.done.json")]
+    timed = [r["seconds"] for r in records if "seconds" in r]
+    lines = [f"# {params['experiment']}", "", params.get("description", ""), ""]
+    lines += [line for paragraph in paragraphs for line in (paragraph, "")]
+    lines += [
+        "## How it was made",
+        "",
+        f"    hbnb run params/{params['experiment']}.yaml",
+        "",
+        f"{len(records)} stages before this report; stage time {sum(timed) / 60:.1f} minutes over the "
+        f"{len(timed)} stages that recorded theirs (report written {pd.Timestamp.now():%Y-%m-%d %H:%M}).",
+        "",
+    ]
+    if len(out.verdicts):
+        lines += ["## Verdicts", "", _markdown(verdict_table(out.verdicts)), ""]
+    for dataset, table in out.tables.items():
+        lines += [f"## {dataset}", "", _markdown(table.reset_index()), ""]
+    if out.curves:
+        lines += ["## Curves", ""] + [f"![{p.stem}]({p.relative_to(folder).as_posix()})" for p in out.curves] + [""]
+    lines += [NOTE, ""]
+    return "\n".join(lines)
+
+
+def export_findings(report_folder: Path | str, out: Path | str) -> list[Path]:
+    """Copy what a finding commits from a report stage's folder: summary.md, the CSV tables and the
+    curve images (no notebooks, no HTML bundles, no models)."""
+    report_folder, out = Path(report_folder), Path(out)
+    if not (report_folder / "summary.md").is_file():
+        raise DataFileError(
+            f"{report_folder / 'summary.md'}: not found; run the experiment (hbnb run) so its report stage writes it"
+        )
+    copied = []
+    for path in [report_folder / "summary.md", *sorted(report_folder.glob("*.csv"))] + sorted(
+        (report_folder / "curves").glob("*.png")
+    ):
+        target = out / path.relative_to(report_folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        copied.append(target)
+    return copied
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    cells = frame.astype(str).map(lambda v: v.replace("|", "\\|"))
+    rows = [list(map(str, frame.columns)), ["---"] * len(frame.columns), *cells.to_numpy().tolist()]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -17,9 +17,9 @@ Next to the model, in the output folder, it writes:
   active items), parameter counts, wall time, pairs per second, versions, the model.
 
 `resolve(params)` validates a run against its data without loading a model and returns
-its design and budget (what `hbnb run --plan` shows), with `train`'s checks and errors. A budget in epochs (`training.budget: epochs`) resolves to
-`ceil(epochs * active items / (batch_size * gradient_accumulation_steps * processes))`
-steps; warmup and the progress lines use the resolved steps.
+its design and budget (what `hbnb run --plan` shows), with `train`'s checks and errors.
+A budget in epochs resolves to `ceil(epochs * active items / (batch_size *
+gradient_accumulation_steps * processes))` steps, used by warmup and the progress lines.
 """
 
 from __future__ import annotations
