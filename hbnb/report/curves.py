@@ -21,7 +21,7 @@ import pandas as pd
 from hbnb.files import write_atomic
 from hbnb.report import plots
 from hbnb.report.groups import _MEMBERS, _present, swept
-from hbnb.report.results import Results
+from hbnb.report.results import PARAMETERS, Results
 
 
 def factors(results: Results) -> list[str]:
@@ -57,8 +57,11 @@ def curve_frame(summary_table: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 def line_label(row: pd.Series, factor: str, several_models: bool) -> str:
     """A curve's legend: strategy (and model), plus other swept values that vary."""
-    label = str(row.strategy) if not row.baseline else f"untuned {row.model}"
-    if several_models and not row.baseline:
+    if factor == PARAMETERS:  # one line per strategy across the models (sizes)
+        label = "untuned" if row.baseline else str(row.strategy)
+    else:
+        label = str(row.strategy) if not row.baseline else f"untuned {row.model}"
+    if several_models and not row.baseline and factor != PARAMETERS:
         label = f"{row.model}: {label}"
     context = {k: v for k, v in json.loads(row.context).items() if k != factor and v is not None}
     if context:

@@ -27,6 +27,8 @@ from hbnb.experiment.sweep import group_name
 
 # the columns of Results.runs that describe a run; every other column is a swept value
 RUN_COLUMNS = ("run", "model", "baseline", "group", "seed", "strategy", "in_file", "languages")
+# a factor of its own when the sweep varies the model: each run's non-embedding parameter count
+PARAMETERS = "non-embedding parameters"
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,12 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
                 "in_file": True,
                 "languages": _training_languages(folder / name, train),
                 **values,
+                PARAMETERS: info.get("parameters", {}).get("non_embedding"),
             }
         )
+    if len({r["model"] for r in runs if not r["baseline"]}) < 2:  # not a size sweep: no such factor
+        for r in runs:
+            del r[PARAMETERS]
     frame = pd.DataFrame(runs)
     for key in ["seed", *(c for c in frame.columns if c not in RUN_COLUMNS)]:  # their types stay (2 stays 2)
         frame[key] = pd.Series([r.get(key) for r in runs], index=frame.index, dtype=object)
