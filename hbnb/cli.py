@@ -169,10 +169,11 @@ def _run(args: argparse.Namespace) -> int:
 def _findings(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hbnb.report.summary import export_findings
+    from hbnb.report.summary import export_findings, findings_index
 
     copied = export_findings(Path(args.experiment) / "report", args.out)
-    print(f"copied {len(copied)} files to {args.out}: {', '.join(p.name for p in copied)}")
+    index = findings_index(Path(args.out).parent)
+    print(f"copied {len(copied)} files to {args.out}: {', '.join(p.name for p in copied)}; updated {index}")
     return 0
 
 

@@ -185,3 +185,22 @@ def _copy_run(source: Path, run: str, root: Path, name: str, dataset: str, varia
         if variant:
             values = {"variant": {"name": variant}, **values}
         (target / "run_spec.json").write_text(json.dumps({"name": name, "values": values}))
+
+
+@pytest.mark.slow
+def test_the_report_writes_summary_md_and_hbnb_findings_commits_it(seeds_run, tmp_path: Path) -> None:
+    from hbnb import cli
+
+    root, _ = seeds_run
+    text = (root / "report" / "summary.md").read_text()
+    assert text.startswith("# tiny-seeds") and "hbnb run params/tiny-seeds.yaml" in text
+    assert "## Verdicts" in text and "| hybrid best on multilingual |" in text and "## xquad-r" in text
+    assert "![xquad-r_tradeoff_batching.n-languages](curves/xquad-r_tradeoff_batching.n-languages.png)" in text
+    assert "minutes over the" in text  # the stages' recorded time
+    out = tmp_path / "findings" / "tiny"
+    assert cli.main(["findings", str(root), str(out)]) == 0
+    assert {p.name for p in out.iterdir()} >= {"summary.md", "verdicts.csv", "summary.csv", "curves"}
+    assert not list(out.rglob("*.html")) and not list(out.rglob("*.ipynb"))
+    index = (tmp_path / "findings" / "README.md").read_text()
+    assert "[tiny-seeds](tiny/summary.md)" in index and "hybrid > x-x on cross" in index
+    assert cli.main(["findings", str(tmp_path / "nowhere"), str(out)]) == 2

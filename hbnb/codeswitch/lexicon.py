@@ -234,6 +234,9 @@ def _direct(sources: Sequence[Source], a: str, b: str, part: str) -> pd.DataFram
     return merged
 
 
+_BUILT: dict[tuple, Lexicon] = {}  # lexicons of built-in sources, once per process
+
+
 def lexicon(
     sources: Sequence[Source],
     pair: str,
@@ -241,7 +244,20 @@ def lexicon(
     min_prob: float = MIN_PROB,
     part: str = "all",
 ) -> Lexicon:
-    """The lexicon of direction `pair` ("a-b") from the sources, pivoting through English if needed."""
+    """The lexicon of direction `pair` ("a-b") from the sources, pivoting through English if needed.
+
+    Lexicons of built-in sources (verified, unchanging files) are kept for the process: a plan
+    of many runs composes each pivot once; a user's files are read again every time.
+    """
+    if sources and all(isinstance(s, str) for s in sources):
+        key = (tuple(sources), pair, min_count, min_prob, part)
+        if key not in _BUILT:
+            _BUILT[key] = _lexicon(sources, pair, min_count, min_prob, part)
+        return _BUILT[key]
+    return _lexicon(sources, pair, min_count, min_prob, part)
+
+
+def _lexicon(sources: Sequence[Source], pair: str, min_count: int, min_prob: float, part: str) -> Lexicon:
     if not sources:
         raise UnknownNameError(f"no lexicon source given; built in: {', '.join(SOURCES)}")
     sources = [check_source(s) for s in sources]

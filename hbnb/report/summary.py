@@ -203,6 +203,37 @@ def export_findings(report_folder: Path | str, out: Path | str) -> list[Path]:
     return copied
 
 
+def findings_index(root: Path | str) -> Path:
+    """`root/README.md`: the one-page answer of every finding under `root` (folders written by
+    `export_findings`): per finding, its question and every verdict with its effect and interval,
+    read from its verdicts.csv, linked to its summary.md. Nothing is typed by hand."""
+    root = Path(root)
+    lines = [
+        "# What we found",
+        "",
+        "Each row is a verdict of a claim in one finding, produced by `hbnb run` on the finding's",
+        "parameter file and copied here by `hbnb findings`; effects are differences of means over",
+        "seeds with 95% intervals over seeds and items (see each summary for the design, the",
+        "tables and the curves). Quick-look findings evaluate on a subset of items: their",
+        "figures are not comparable with full-set ones.",
+        "",
+    ]
+    for folder in sorted(p.parent for p in root.glob("*/summary.md")):
+        text = (folder / "summary.md").read_text(encoding="utf-8").splitlines()
+        title = text[0].lstrip("# ").strip()
+        description = text[2].strip() if len(text) > 2 else ""
+        lines += [f"## [{title}]({folder.name}/summary.md)", "", description, ""]
+        verdicts_csv = folder / "verdicts.csv"
+        verdicts = pd.read_csv(verdicts_csv) if verdicts_csv.is_file() and verdicts_csv.stat().st_size else None
+        if verdicts is None or verdicts.empty:
+            lines += ["No claims: read the tables and curves of the summary.", ""]
+            continue
+        lines += [_markdown(verdict_table(verdicts)), ""]
+    path = root / "README.md"
+    write_text(path, "\n".join(lines))
+    return path
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     cells = frame.astype(str).map(lambda v: v.replace("|", "\\|"))
     rows = [list(map(str, frame.columns)), ["---"] * len(frame.columns), *cells.to_numpy().tolist()]
