@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hbnb.experiment import load
+from hbnb.experiment import load, runs
 from hbnb.experiment.sweep import plan_json
 
 PARAMS = Path(__file__).resolve().parents[1] / "params"
@@ -39,7 +39,13 @@ def test_every_parameter_file_plans(plans) -> None:
     expected = {f"{q}{suffix}" for q in QUESTIONS for suffix in ("", "-cpu")} | {"q2-size-hub"}
     assert expected <= set(plans)
     for name, plan in plans.items():
-        assert trained(plan), name
+        specs = runs(load(PARAMS / f"{name}.yaml"))
+        assert [r["name"] for r in trained(plan)] == [s.name for s in specs], name
+        for r in trained(plan):
+            batching = r["params"]["batching"]
+            one_language = len(batching["languages"]) == 1
+            assert (batching["pairs"] == []) == (batching["strategy"] in ("x-x", "en-en") or one_language)
+            assert r["params"]["training"]["max_steps"] >= 1
 
 
 @pytest.mark.parametrize("name", [f"{q}{s}" for q in QUESTIONS for s in ("", "-cpu")] + ["q2-size-hub"])

@@ -31,7 +31,7 @@ import numpy as np
 from hbnb import seeds
 from hbnb.codeswitch.sources import covered_pairs, parallel_lines, source_name
 from hbnb.codeswitch.switch import CodeSwitcher
-from hbnb.errors import ParamsError
+from hbnb.errors import HbnbError, ParamsError
 from hbnb.params import BitextParams, CodeSwitchingParams
 
 AUGMENT_COLUMN = "hbnb_augment"  # per example: what was switched (JSON), popped by the collator
@@ -49,7 +49,7 @@ class SwitchedTexts:
         )
         try:
             self.lexicons = self.switcher.prepare(languages)
-        except Exception as exc:  # an unreachable pair, an unknown source: name the block
+        except HbnbError as exc:  # an unreachable pair, an unknown source, a bad file: name the block
             raise ParamsError(f"training.code_switching: {exc}") from None
 
     def apply(self, codes: Sequence[int], texts: dict[str, list[str]], q_langs, p_langs) -> list[dict[str, Any]]:
