@@ -329,18 +329,19 @@ def test_dequantisation_matches_the_c_loader_layout() -> None:
 
 def test_layer_truncation_makes_a_smaller_me5_that_encodes_trains_and_reloads(tmp_path: Path) -> None:
     from hbnb.errors import UnknownNameError
-    from hbnb.models import parameter_counts, split_spec
+    from hbnb.models import parameter_counts, split_spec, truncate_layers
     from hbnb.params import TrainParams
     from hbnb.training import train
 
-    counts = {n: parameter_counts(load(f"me5-small:layers={n}")) for n in (3, 6)}
-    counts[12] = parameter_counts(load("me5-small"))
+    model = load("me5-small")
+    counts = {12: parameter_counts(model)}
+    for n in (6, 3):  # truncating in place, as load("me5-small:layers=N") does after loading
+        counts[n] = parameter_counts(truncate_layers(model, n))
     assert counts[3]["non_embedding"] < counts[6]["non_embedding"] < counts[12]["non_embedding"]
     assert counts[3]["total"] - counts[3]["non_embedding"] == counts[12]["total"] - counts[12]["non_embedding"]
     assert split_spec("me5-small:layers=3") == ("me5-small", 3) and split_spec("use-m") == ("use-m", None)
-    small = load("me5-small:layers=3")
-    assert small.transformers_model.config.num_hidden_layers == 3
-    assert small.encode(["a short question"]).shape == (1, 384)
+    assert model.transformers_model.config.num_hidden_layers == 3
+    assert model.encode(["a short question"]).shape == (1, 384)
     params = TrainParams(
         model="me5-small:layers=3",
         output_dir=tmp_path / "run",
@@ -353,7 +354,7 @@ def test_layer_truncation_makes_a_smaller_me5_that_encodes_trains_and_reloads(tm
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["completed_steps"] == 1 and run["parameters"] == counts[3]
     assert load(str(folder)).transformers_model.config.num_hidden_layers == 3
-    with pytest.raises(UnknownNameError, match=r"layers=13, but it has 12; allowed 1..12"):
-        load("me5-small:layers=13")
+    with pytest.raises(UnknownNameError, match=r"layers=4, but it has 3; allowed 1..3"):
+        truncate_layers(model, 4, "me5-small:layers=4")
     with pytest.raises(UnknownNameError, match="USEMultilingual has none to truncate"):
         load("use-m:layers=2")
