@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import yaml
 from datasets import Dataset
+from test_training import write_params
 from torch.utils.data import DataLoader
 
 from hbnb.errors import ParamsError
 from hbnb.params import BatchingParams, BitextParams, CodeSwitchingParams, TrainParams, validate
-from hbnb.training import HybridBatchSampler, PairIndex, RecordingCollator, SamplerFactory, train
+from hbnb.training import HybridBatchSampler, PairIndex, RecordingCollator, SamplerFactory, load_params, train
 from hbnb.training.augment import AUGMENT_COLUMN, BitextPool, SwitchedTexts
 from hbnb.training.batch_log import augmentation_mix
 
@@ -127,20 +128,15 @@ def test_bad_augmentation_parameters_are_one_clear_error(xquad: Dataset) -> None
 
 
 def test_training_with_code_switching_and_bitext_writes_the_realised_mix(tmp_path: Path) -> None:
-    params = {
-        "model": "use-m",
-        "data": "xquad",
-        "output_dir": str(tmp_path / "run"),
-        "max_steps": 6,
-        "learning_rate": 1e-4,
-        "save_steps": 3,
-        "freeze_word_embeddings": True,
-        "batching": {"strategy": "hybrid", "languages": LANGS, "batch_size": 8},
-        "code_switching": {"sources": ["wmt22"], "rate": 0.5, "share": 0.5},
-        "bitext": {"sources": ["wmt22"], "share": 0.3},
-    }
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    train(validate(TrainParams, params, "p.yaml"))
+    path = write_params(
+        tmp_path,
+        max_steps=6,
+        save_steps=3,
+        batching={"strategy": "hybrid", "languages": LANGS, "batch_size": 8},
+        code_switching={"sources": ["wmt22"], "rate": 0.5, "share": 0.5},
+        bitext={"sources": ["wmt22"], "share": 0.3},
+    )
+    train(load_params(path))
     out = tmp_path / "run"
     mix = json.loads((out / "augmentation.json").read_text())
     log = [json.loads(line) for line in (out / "batches.jsonl").read_text().splitlines()]
