@@ -139,6 +139,14 @@ def test_partial_parallel_data_mlqa(mlqa: Dataset) -> None:
         assert len(set(_items(b))) == len(b.items)
 
 
+def test_every_row_of_the_training_data_reads_on_partial_data(mlqa: Dataset) -> None:
+    """sentence-transformers reads the first rows of the training data for its model card; on
+    MLQA (not every item in every language) those hold codes no sampler yields."""
+    index = PairIndex(mlqa, BatchingParams(strategy="x-x", languages=["ar", "de", "en", "es", "vi", "zh"]))
+    rows = index.training_dataset()[:500]
+    assert len(rows["anchor"]) == 500 and all(rows["anchor"]) and all(rows["positive"])
+
+
 def test_texts_positive_and_hard_negatives(xquad: Dataset) -> None:
     params = BatchingParams(languages=["en", "de"], positive="sentence+paragraph", hard_negatives=True, batch_size=8)
     index = PairIndex(xquad, params)

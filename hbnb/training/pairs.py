@@ -172,11 +172,18 @@ class PairIndex:
         return (rows * self.n_langs + batch.p_langs).tolist()
 
     def decode(self, codes: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query rows, passage rows, items) of pair codes."""
+        """(query rows, passage rows, items) of pair codes.
+
+        The samplers yield valid codes only; the data set holds every code, and sentence-
+        transformers reads its first rows for the model card: a code whose item lacks the
+        passage language (partial data such as MLQA) or whose row is no training language
+        gets the query's own row as passage, so such reads never fail.
+        """
         codes = np.asarray(codes, dtype=np.int64)
         q_rows, p_langs = np.divmod(codes, self.n_langs)
         items = self.item_of_row[q_rows]
-        return q_rows, self.row[items, p_langs], items
+        p_rows = np.where(items >= 0, self.row[np.maximum(items, 0), p_langs], -1)
+        return q_rows, np.where(p_rows >= 0, p_rows, q_rows), items
 
     def texts(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """The set_transform of the training data set: pair codes -> anchor/positive(/negative) texts,
