@@ -84,7 +84,7 @@ def write_curves(results: Results, summary: pd.DataFrame, folder: Path) -> list[
     for factor in factors(results):
         for dataset in results.datasets:
             part = curve_frame(summary[summary.dataset == dataset], factor)
-            if part.empty or part.x.notna().sum() < 2:
+            if part.empty or part.x.nunique() < 2:  # one value on this data set: no curve
                 continue
             part = part.assign(line=[line_label(r, factor, several) for _, r in part.iterrows()])
             for figure in dict.fromkeys(part.figure):
@@ -129,7 +129,7 @@ def curve_figure(
         results.memo[key] = group_summary(results, dataset, split=chosen, n_resamples=n_resamples, marks=False)
     part = curve_frame(results.memo[key], factor)
     part = part[part.figure == figure] if len(part) else part
-    if part.empty or part.x.notna().sum() < 2:
+    if part.empty or part.x.nunique() < 2:
         raise HbnbError(f"{dataset} has no {figure} values for the split {split!r} to draw against {factor}")
     several = results.runs.model.nunique() > 1
     part = part.assign(line=[line_label(r, factor, several) for _, r in part.iterrows()])
