@@ -20,7 +20,7 @@ from pydantic import (
 from hbnb import designs
 from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
 from hbnb.evaluation import tasks
-from hbnb.schema import Params, canon, canonical_list, format_errors, load_yaml, validate
+from hbnb.schema import Params, canon, canonical_list, canonical_pair, format_errors, load_yaml, validate
 
 __all__ = [  # the schema every stage reads; the base and the YAML reader re-exported from hbnb.schema
     "AlignedData",
@@ -141,13 +141,7 @@ class BatchingParams(Params):
             if problem:
                 raise ValueError(problem)
         if isinstance(v, list):
-            out = []
-            for pair in v:
-                parts = str(pair).split("-")
-                if len(parts) != 2 or parts[0] == parts[1]:
-                    raise ValueError(f"{pair!r} is not a pair of two different languages like 'en-de'")
-                out.append(f"{canon(parts[0])}-{canon(parts[1])}")
-            return out
+            return [canonical_pair(pair) for pair in v]
         return v
 
     @field_validator("language_weights")

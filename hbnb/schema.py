@@ -30,6 +30,14 @@ def canon(code: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def canonical_pair(pair: str) -> str:
+    """ "a-b" with canonical codes, as the ValueError pydantic reports against the key."""
+    parts = str(pair).split("-")
+    if len(parts) != 2 or parts[0] == parts[1]:
+        raise ValueError(f"{pair!r} is not a pair of two different languages like 'en-de'")
+    return f"{canon(parts[0])}-{canon(parts[1])}"
+
+
 def canonical_list(codes: list[str] | None) -> list[str] | None:
     return None if codes is None else [canon(c) for c in codes]
 

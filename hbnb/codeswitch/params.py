@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from hbnb.schema import Params, canon, canonical_list
+from hbnb.schema import Params, canonical_list, canonical_pair
 
 
 class TextSource(Params):
@@ -24,10 +24,7 @@ class TextSource(Params):
     @field_validator("pair")
     @classmethod
     def _pair(cls, v: str) -> str:
-        parts = v.split("-")
-        if len(parts) != 2 or parts[0] == parts[1]:
-            raise ValueError(f"{v!r} is not a pair of two different languages like 'de-en'")
-        return f"{canon(parts[0])}-{canon(parts[1])}"
+        return canonical_pair(v)
 
     @model_validator(mode="after")
     def _one_kind(self) -> TextSource:
@@ -79,6 +76,11 @@ def _sources(v: Any) -> list[str | TextSource]:
 SourceList = Annotated[list[Any], AfterValidator(_sources)]
 
 
+def resolved_sources(sources: list[str | TextSource]) -> list:
+    """Sources as `hbnb.codeswitch` takes them: built-in names, or a user's ParallelText / LexiconFile."""
+    return [s.source() if isinstance(s, TextSource) else s for s in sources]
+
+
 class CodeSwitchingParams(Params):
     """Artificial code-switching of the training stream (`hbnb.codeswitch`): a share of the training
     examples have words of their query and/or positive replaced by translations from a lexicon."""
@@ -102,7 +104,7 @@ class CodeSwitchingParams(Params):
         return canonical_list(v)
 
     def sources_(self) -> list:
-        return [s.source() if isinstance(s, TextSource) else s for s in self.sources]
+        return resolved_sources(self.sources)
 
 
 class BitextParams(Params):
@@ -135,4 +137,4 @@ class BitextParams(Params):
         return v
 
     def sources_(self) -> list:
-        return [s.source() if isinstance(s, TextSource) else s for s in self.sources]
+        return resolved_sources(self.sources)

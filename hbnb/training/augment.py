@@ -141,18 +141,28 @@ class BitextPool:
             return self.a_text[j], self.b_text[j], self.a_lang[j], self.b_lang[j]
         return self.b_text[j], self.a_text[j], self.b_lang[j], self.a_lang[j]
 
+    @staticmethod
+    def encode(base: int, pairs: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """Codes of pairs in directions (0: a->b, 1: b->a), numbered after the QA codes (from `base`)."""
+        return base + 2 * np.asarray(pairs, dtype=np.int64) + np.asarray(directions, dtype=np.int64)
+
+    @staticmethod
+    def decode(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pairs, directions) of bitext codes minus the base: the inverse of `encode`."""
+        return np.divmod(np.asarray(offsets, dtype=np.int64), 2)
+
     def random_codes(self, n_valid: int, seed: int, base: int) -> np.ndarray:
         """For strategy random: bitext codes (from `base`) making a `share` of the examples beside
         n_valid QA codes; pairs cycled in random orders, random directions (stream "bitext")."""
         n = int(round(self.share / (1 - self.share) * n_valid))
         rng = seeds.rng(seed, "bitext", 0)
         pairs = np.concatenate([rng.permutation(len(self)) for _ in range(-(-n // len(self)))])[:n]
-        return base + 2 * pairs.astype(np.int64) + rng.integers(0, 2, size=n)
+        return self.encode(base, pairs, rng.integers(0, 2, size=n))
 
     def describe(self, offsets: np.ndarray) -> dict[str, Any]:
         """What the bitext codes of a batch (minus the base) hold: count, different sentences, directions."""
-        j, direction = np.divmod(np.asarray(offsets, dtype=np.int64), 2)
-        names = Counter(f"{self.text(int(a), int(d))[2]}-{self.text(int(a), int(d))[3]}" for a, d in zip(j, direction))
+        j, direction = self.decode(offsets)
+        names = Counter("-".join(self.text(int(a), int(d))[2:]) for a, d in zip(j, direction))
         return {
             "bitext": len(j),
             "bitext_sentences": int(len(set(self.group[j].tolist()))),
@@ -189,9 +199,10 @@ def augment_texts(index: Any, codes: np.ndarray, out: dict[str, list], q_langs: 
     """Fill in the bitext examples of a batch of codes (those from `index.base` on) and code-switch
     its chosen QA examples, in place; add one record per example (AUGMENT_COLUMN)."""
     qa = np.nonzero(codes < index.base)[0]
-    for i in np.nonzero(codes >= index.base)[0].tolist():
-        j, direction = divmod(int(codes[i]) - index.base, 2)
-        out["anchor"][i], out["positive"][i], q_langs[i], p_langs[i] = index.bitext.text(j, direction)
+    if index.bitext is not None:
+        bitext = np.nonzero(codes >= index.base)[0]
+        for i, j, direction in zip(bitext.tolist(), *index.bitext.decode(codes[bitext] - index.base)):
+            out["anchor"][i], out["positive"][i], q_langs[i], p_langs[i] = index.bitext.text(int(j), int(direction))
     records: list[dict[str, Any]] = [{"switched": False, "words": {}} for _ in range(len(codes))]
     if index.switching is not None and len(qa):
         part = {side: [out[side][i] for i in qa] for side in ("anchor", "positive")}

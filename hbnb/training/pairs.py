@@ -148,7 +148,7 @@ class PairIndex:
 
     def bitext_codes(self, pairs: np.ndarray, directions: np.ndarray) -> list[int]:
         """Codes of bitext pairs in directions (0: a->b, 1: b->a): after the QA codes."""
-        return (self.base + 2 * np.asarray(pairs) + np.asarray(directions)).tolist()
+        return self.bitext.encode(self.base, pairs, directions).tolist()
 
     @property
     def n_langs(self) -> int:
