@@ -90,7 +90,8 @@ def test_q3_pair_sets_are_nested(plans, name: str) -> None:
         if r["params"]["batching"]["strategy"] == "hybrid":
             by_k[r["values"]["batching.pairs"]] = set(r["params"]["batching"]["pairs"])
     ks = sorted(by_k)
-    assert len(ks) >= 5 and all(len(by_k[k]) == 2 * k for k in ks)  # unordered pairs, both directions
+    assert ks[0] == 1 and len(ks) >= (3 if name.endswith("-cpu") else 5)
+    assert all(len(by_k[k]) == 2 * k for k in ks)  # unordered pairs, both directions
     assert all(by_k[a] <= by_k[b] for a, b in zip(ks, ks[1:]))
 
 
@@ -99,7 +100,7 @@ def test_q4_adds_code_switching_at_several_rates_and_bitext(plans, name: str) ->
     plan = plans[name]
     training = [r["params"]["training"] for r in trained(plan)]
     rates = {t["code_switching"]["rate"] for t in training if t["code_switching"]}
-    assert rates == {0.1, 0.3, 0.5}
+    assert len(rates) >= 2 and rates <= {0.1, 0.3, 0.5}
     assert any(t["bitext"] for t in training) and any(not t["bitext"] and not t["code_switching"] for t in training)
     assert {"hybrid", "x-x", "x-y"} <= strategies(plan)
     assert set(trained(plan)[0]["params"]["data"]["evaluate"]) == {"mkqa", "mkqa-cs"}
