@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 
 from hbnb.errors import HbnbError
@@ -180,6 +181,9 @@ def _findings(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for `--help` in the docs)."""
     parser = argparse.ArgumentParser(prog="hbnb", description=__doc__)
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, print the Python traceback too (for bug reports)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="check and count the data sets").add_subparsers(
@@ -287,5 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except HbnbError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"hbnb: error: {exc}", file=sys.stderr)
         return 2

@@ -32,3 +32,7 @@ class ModelNotFoundError(HbnbError, OSError):
 
 class ParamsError(HbnbError, ValueError):
     """A parameter file or value that fails validation."""
+
+
+class NonFiniteError(HbnbError, ArithmeticError):
+    """A training loss, gradient or embedding that is NaN or infinite: the run diverged."""

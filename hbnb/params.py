@@ -22,6 +22,12 @@ from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
 from hbnb.evaluation import tasks
 from hbnb.schema import Params, canon, canonical_list, canonical_pair, format_errors, load_yaml, validate
 
+# sane maxima: a value beyond these is a typo (1e29 steps), not an experiment
+MAX_STEPS = 10_000_000
+MAX_COUNT = 100_000_000
+MAX_BATCH = 65_536
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by the trainer) takes at most 32 bits
+
 __all__ = [  # the schema every stage reads; the base and the YAML reader re-exported from hbnb.schema
     "AlignedData",
     "BatchingParams",
@@ -63,6 +69,7 @@ class BatchingParams(Params):
     n_languages: int | None = Field(
         None,
         ge=1,
+        le=1000,
         description="train on the first n of a fixed order of the candidate languages (languages_first, then "
         "the rest in a random order of design_seed), so n=1, 2, 4 are nested; default: all candidates",
     )
@@ -81,16 +88,19 @@ class BatchingParams(Params):
         "nested; or a list of directions like ['en-de']",
     )
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="share of monolingual batches in hybrid")
-    batch_size: int = Field(32, ge=2)
+    batch_size: int = Field(32, ge=2, le=MAX_BATCH, description=f"pairs per batch (at most {MAX_BATCH:,})")
     train_items: int | None = Field(
         None,
         ge=1,
+        le=MAX_COUNT,
         description="train on the first N usable items of a fixed random order of all the table's items "
         "(design_seed), so N=100, 300, 1000 are nested and every strategy gets the same items",
     )
-    seed: int = Field(0, description="draws the batches: a replicate (an experiment's seed sets it)")
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="draws the batches: a replicate (an experiment's seed sets it)"
+    )
     design_seed: int = Field(
-        0, description="fixes the design: the orders behind n_languages, pairs: k and train_items"
+        0, ge=0, le=MAX_SEED, description="fixes the design: the orders behind n_languages, pairs: k and train_items"
     )
     positive: Literal["sentence", "sentence+paragraph"] = "sentence"
     language_weights: dict[str, float] | None = Field(None, description="X-X language weights; default uniform")
@@ -164,7 +174,7 @@ class AlignedData(Params):
         default_factory=lambda: {"query": "question", "positive": "passage"},
         description="their column -> question, passage or negative",
     )
-    limit: int | None = Field(None, ge=1, description="use the first N rows of each language")
+    limit: int | None = Field(None, ge=1, le=MAX_COUNT, description="use the first N rows of each language")
 
     @field_validator("sources")
     @classmethod
@@ -185,9 +195,9 @@ class AlignedData(Params):
 class ValidationParams(Params):
     """A held-out slice of items whose loss picks the checkpoint (the paper: English validation loss)."""
 
-    items: float = Field(0.1, gt=0, description="held-out items: a fraction (<1) or a count (>=1)")
+    items: float = Field(0.1, gt=0, le=MAX_COUNT, description="held-out items: a fraction (<1) or a count (>=1)")
     languages: list[str] = Field(default_factory=lambda: ["en"], description="validation pairs are X-X in these")
-    every: int = Field(50, ge=1, description="compute the validation loss every N steps")
+    every: int = Field(50, ge=1, le=MAX_STEPS, description="compute the validation loss every N steps")
     keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
 
 
@@ -197,29 +207,35 @@ class TrainingParams(Params):
     budget: Literal["steps", "epochs"] = Field(
         "steps", description="what fixes the run's length: max_steps, or epochs over the active training items"
     )
-    max_steps: int = Field(100, ge=1, description="optimizer steps with budget 'steps' (ignored with 'epochs')")
+    max_steps: int = Field(
+        100,
+        ge=1,
+        le=MAX_STEPS,
+        description=f"optimizer steps with budget 'steps' (ignored with 'epochs'; at most {MAX_STEPS:,})",
+    )
     epochs: float = Field(
         1.0,
         gt=0,
+        le=1000,
         description="with budget 'epochs': pairs trained / active items; max_steps = ceil(epochs * items / "
         "(batch_size * gradient_accumulation_steps * processes))",
     )
-    learning_rate: float = Field(3e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
+    learning_rate: float = Field(3e-5, gt=0, le=1.0)
+    weight_decay: float = Field(0.01, ge=0, le=1.0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    scale: float = Field(20.0, gt=0, description="MNRL scale, 1/temperature")
-    max_seq_length: int | None = Field(None, ge=8)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    scale: float = Field(20.0, gt=0, le=1000, description="MNRL scale, 1/temperature")
+    max_seq_length: int | None = Field(None, ge=8, le=32768)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=4096)
     bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
     freeze_word_embeddings: bool = False
-    save_steps: int = Field(50, ge=1)
-    save_total_limit: int = Field(2, ge=1)
+    save_steps: int = Field(50, ge=1, le=MAX_STEPS)
+    save_total_limit: int = Field(2, ge=1, le=1000)
     validation: ValidationParams | None = None
     code_switching: CodeSwitchingParams | None = Field(
         None, description="code-switch a share of the training examples (hbnb.codeswitch)"
     )
     bitext: BitextParams | None = Field(None, description="mix translation pairs into the training stream")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _steps_fit(self) -> TrainingParams:
@@ -282,9 +298,9 @@ class DataParams(Params):
                     f"{key} names {', '.join(stray)}, which is not in evaluate ({', '.join(self.evaluate)})"
                 )
         for name, n in self.max_items.items():
-            if not isinstance(tasks.get_task(name), tasks.RetrievalTask) or n < 2:
+            if not isinstance(tasks.get_task(name), tasks.RetrievalTask) or not 2 <= n <= MAX_COUNT:
                 raise ValueError(
-                    f"max_items.{name} = {n}: give at least 2 items, for pair-matrix retrieval sets only "
+                    f"max_items.{name} = {n}: give 2 to {MAX_COUNT:,} items, for pair-matrix retrieval sets only "
                     f"({', '.join(t for t in tasks.names() if isinstance(tasks.get_task(t), tasks.RetrievalTask))})"
                 )
         return self
@@ -293,8 +309,10 @@ class DataParams(Params):
 class ReportParams(Params):
     """How results are compared and stored."""
 
-    n_resamples: int = Field(2000, ge=100, description="bootstrap / randomization resamples")
-    run_depth: int = Field(100, ge=1, description="candidates per query in each pool run.trec")
+    n_resamples: int = Field(
+        2000, ge=100, le=100_000, description="bootstrap / randomization resamples (at most 100,000)"
+    )
+    run_depth: int = Field(100, ge=1, le=100_000, description="candidates per query in each pool run.trec")
 
 
 # keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
@@ -321,7 +339,7 @@ class ExperimentParams(Params):
     description: str = ""
     model: str = "use-m"
     baseline: bool = Field(True, description="also evaluate each untuned model")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     data: DataParams = Field(default_factory=DataParams)
     training: TrainingParams = Field(default_factory=TrainingParams)
     batching: BatchingParams = Field(default_factory=BatchingParams)

@@ -1,25 +1,66 @@
 """The base of every parameter block and how a block is validated and read from YAML.
 
-Every model forbids unknown keys. `load_yaml` turns pydantic's validation errors into
-one `ParamsError` that names the file, the key, the bad value and what is allowed.
+Every model forbids unknown keys, non-finite floats (`.inf`, `.nan`) and booleans where a
+number is expected (YAML's `true` is not 1). `load_yaml` turns pydantic's validation errors
+into one `ParamsError` that names the file, the key, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+import types
+import typing
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.languages import canonical
 
 
 class Params(BaseModel):
-    """Base of every parameter block: unknown keys are errors, values are immutable."""
+    """Base of every parameter block: unknown keys are errors, values are immutable, numbers
+    are finite and never booleans."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _bool_given_for_number(field.annotation, value):
+            raise ValueError("a boolean where a number is expected; write the number")
+        return value
+
+
+def _bool_given_for_number(annotation: Any, value: Any) -> bool:
+    """True where `value` (or an item or value of it) is a bool and the annotation there takes
+    numbers but no bool (pydantic's lax mode would read it as 0 or 1)."""
+    if isinstance(value, bool):
+        members = _members(annotation)
+        return bool(members & {int, float}) and bool not in members
+    origin = typing.get_origin(annotation)
+    if isinstance(value, dict) and origin is dict:
+        return any(_bool_given_for_number(typing.get_args(annotation)[1], v) for v in value.values())
+    if isinstance(value, list) and origin is list:
+        return any(_bool_given_for_number(typing.get_args(annotation)[0], v) for v in value)
+    if isinstance(value, (dict, list)) and origin in (typing.Union, types.UnionType):
+        return any(
+            typing.get_origin(a) in (dict, list) and _bool_given_for_number(a, value)
+            for a in typing.get_args(annotation)
+        )
+    return False
+
+
+def _members(annotation: Any) -> set[Any]:
+    """The plain types a (possibly union or Annotated) annotation accepts."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_members(a) for a in typing.get_args(annotation)))
+    return {annotation}
 
 
 def canon(code: str) -> str:

@@ -22,6 +22,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 
 from hbnb.cache import cache_dir
+from hbnb.errors import NonFiniteError
 
 ROLES = ("query", "passage")
 
@@ -95,6 +96,13 @@ def encode(
         normalize_embeddings=True,
         show_progress_bar=False,
     ).astype(np.float32, copy=False)
+    bad = int((~np.isfinite(vectors).all(axis=1)).sum()) if vectors.size else 0
+    if bad:
+        raise NonFiniteError(
+            f"the model gave NaN or infinite embeddings for {bad} of {len(texts)} {role} texts, so they cannot be "
+            "scored; its weights are broken (a training run that diverged?): retrain it with a lower "
+            "training.learning_rate"
+        )
     if cache:
         _write(path, vectors)
     return vectors

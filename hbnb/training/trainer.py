@@ -41,7 +41,7 @@ from transformers.trainer_callback import PrinterCallback
 from hbnb import seeds
 from hbnb.data.catalog import training_table
 from hbnb.data.retrieval import answer_text
-from hbnb.errors import ParamsError
+from hbnb.errors import NonFiniteError, ParamsError
 from hbnb.files import atomic_dir, write_atomic, write_text
 from hbnb.languages import canonical
 from hbnb.params import TrainParams, load_yaml
@@ -272,6 +272,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     )
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(_Progress(plan.steps))
+    trainer.add_callback(_StopWhenNonFinite(out, params.learning_rate))
     resume = last_complete_checkpoint(out)
     log.truncate(_checkpoint_step(resume) if resume else 0)
     start = time.perf_counter()
@@ -381,6 +382,31 @@ def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
             writer.writerows(rows[s] for s in sorted(rows))
 
     write_atomic(path, write)
+
+
+class _StopWhenNonFinite(TrainerCallback):
+    """Stop with one error when a step's loss or gradient norm is NaN or infinite.
+
+    The trainer logs every step before it saves, so raising here keeps the step's weights (already
+    broken when the gradient is) out of any checkpoint; the newest checkpoint stays the last good one.
+    """
+
+    def __init__(self, out: Path, learning_rate: float) -> None:
+        self.out = out
+        self.learning_rate = learning_rate
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 - trainer hook
+        bad = {k: logs[k] for k in ("loss", "grad_norm") if logs and isinstance(logs.get(k), float)}
+        bad = {k: v for k, v in bad.items() if not math.isfinite(v)}
+        if not bad:
+            return
+        good = last_complete_checkpoint(self.out)
+        kept = f"the last good checkpoint is {good}" if good else "no checkpoint was saved before it"
+        what = ", ".join(f"{k} {v}" for k, v in bad.items())
+        raise NonFiniteError(
+            f"training diverged at step {state.global_step} ({what}); {kept}; lower training.learning_rate "
+            f"(now {self.learning_rate:g}) and delete {self.out} to start over"
+        )
 
 
 class _Progress(TrainerCallback):
