@@ -7,9 +7,9 @@ into one `ParamsError` that names the file, the key, the bad value and what is a
 
 from __future__ import annotations
 
-from pathlib import Path
 import types
 import typing
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
