@@ -98,3 +98,32 @@ def test_nan_embeddings_are_never_scored(fresh_cache: Path) -> None:
     with pytest.raises(NonFiniteError, match="NaN or infinite embeddings for 2 of 2 query texts"):
         encoding.encode(model, texts, "query")
     assert not list(fresh_cache.rglob("*.npy"))  # nothing cached
+
+
+# --------------------------------------------------------------------------- 11. languages checked up front
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"data.langs": {"mlqa-r": ["fr"], "tatoeba": ["de"]}}, "data.langs.mlqa-r = ['fr']: 'fr' not in mlqa-r"),
+        ({"data.evaluate": ["wmt22"], "data.langs": {"wmt22": ["en-xx"]}}, "'en-xx' not in wmt22; allowed: cs-en"),
+        ({"batching.pairs": ["en-es"]}, "batching.pairs names 'en-es', but 'es' is not a training language"),
+        ({"batching.languages": None, "batching.pairs": ["en-fr"]}, "'fr' is not a training language"),
+        (
+            {"batching.language_weights": {"es": 1.0, "en": 1.0}, "sweep": {"batching.strategy": ["x-x"]}},
+            "batching.language_weights names es, not a training language; allowed: en, de",
+        ),
+        ({"training.validation": {"languages": ["fr"], "every": 3}}, "validation.languages has fr, absent"),
+        ({"batching.languages": ["en", "fr"]}, "batching.languages has 'fr', absent from xquad"),
+    ],
+)
+def test_languages_outside_the_data_are_refused_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict, shown: str
+) -> None:
+    path = write_experiment(tmp_path, "langs", **changes)
+    reports = tmp_path / "reports"
+    for argv in (["run", str(path), "--plan"], ["run", str(path)]):
+        code, _, err = run_cli(capsys, *argv, "--reports", str(reports))
+        assert code == 2 and err.count("hbnb: error:") == 1 and shown in err, err
+        assert not reports.exists()  # refused before the baseline evaluation (or any folder)

@@ -135,6 +135,7 @@ def designs(specs: list[RunSpec], source: str, unreachable_ok: bool = False) -> 
     from hbnb.errors import DataFileError
     from hbnb.training.trainer import resolve
 
+    check_evaluation_languages(specs, source, unreachable_ok=unreachable_ok)
     out: dict[str, dict[str, Any]] = {}
     seen: dict[str, dict[str, Any]] = {}
     for spec in specs:
@@ -152,6 +153,46 @@ def designs(specs: list[RunSpec], source: str, unreachable_ok: bool = False) -> 
                 seen[key] = _design_without_data(spec.train, str(exc))
         out[spec.name] = seen[key]
     return out
+
+
+def check_evaluation_languages(specs: list[RunSpec], source: str, unreachable_ok: bool = False) -> None:
+    """`data.langs` names only languages (WMT22: directions) its evaluation set has, so a typo is refused
+    before the baseline evaluation runs rather than in an evaluation stage after training."""
+    from hbnb.data import bitext
+    from hbnb.errors import DataFileError
+    from hbnb.evaluation.tasks import BitextTask, get_task
+
+    checked: set[tuple[str, tuple[str, ...]]] = set()
+    for spec in specs:
+        for name, langs in spec.data.langs.items():
+            if (name, tuple(langs)) in checked:
+                continue
+            checked.add((name, tuple(langs)))
+            task = get_task(name)
+            try:
+                wmt = isinstance(task, BitextTask) and name == "wmt22"
+                allowed = bitext.wmt22_pairs() if wmt else task.languages()
+            except DataFileError:
+                if unreachable_ok:
+                    continue
+                raise
+            stray = [x for x in langs if x not in allowed and _canonical_or_none(x) not in allowed]
+            if stray or not langs:
+                raise ParamsError(
+                    f"{source}, run {spec.name}: data.langs.{name} = {langs}: "
+                    + (f"{', '.join(map(repr, stray))} not in {name}" if stray else "an empty list")
+                    + f"; allowed: {', '.join(allowed)}"
+                )
+
+
+def _canonical_or_none(code: str) -> str | None:
+    from hbnb.errors import UnknownNameError
+    from hbnb.languages import canonical
+
+    try:
+        return canonical(code)
+    except UnknownNameError:
+        return None
 
 
 def _design_without_data(train: TrainParams, reason: str) -> dict[str, Any]:
