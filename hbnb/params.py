@@ -6,6 +6,7 @@ one `ParamsError` that names the file, the key, the bad value and what is allowe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -324,6 +325,26 @@ SWEEPABLE = (
 )
 
 
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
+RESERVED_NAMES = ("data", "report")  # the folders of an experiment's data and report stages
+
+
+def run_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a run's folder inside an experiment folder, or None.
+
+    A run's folder sits beside the data, report and baseline folders: a name must not climb out
+    ('..'), hide ('.x'), or take one of theirs, on case-insensitive file systems too.
+    """
+    if not isinstance(name, str) or not RUN_NAME.match(name):
+        return (
+            "is not a safe folder name: use letters, digits and _ . + - (starting with a letter or digit, "
+            "at most 200 characters)"
+        )
+    if name.lower() in RESERVED_NAMES or name.lower().startswith("baseline"):
+        return f"is reserved for the experiment's own folders ({', '.join(RESERVED_NAMES)}, baseline-*)"
+    return None
+
+
 def _claim(text: str) -> str:
     """A claim that parses, or a named block of claims (hbnb.experiment.claims)."""
     from hbnb.experiment.claims import expand
@@ -354,6 +375,13 @@ class ExperimentParams(Params):
         description="claims about the strategies, e.g. 'hybrid > x-x on cross' or 'paper' (hbnb.experiment.claims)",
     )
 
+    @field_validator("experiment")
+    @classmethod
+    def _experiment_name(cls, v: str) -> str:
+        if v.lower() == "findings":
+            raise ValueError("is reserved: reports/findings holds the committed findings; pick another name")
+        return v
+
     @field_validator("sweep")
     @classmethod
     def _sweepable(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -361,9 +389,21 @@ class ExperimentParams(Params):
             if not isinstance(values, list) or not values:
                 raise ValueError(f"sweep.{key} must be a non-empty list of values")
             if key == "variant":
+                names: dict[str, str] = {}
                 for variant in values:
                     if not isinstance(variant, dict) or not set(variant) - {"name"}:
                         raise ValueError("each sweep.variant is a mapping of parameter paths to values (and a name)")
+                    if "name" in variant:
+                        name = variant["name"]
+                        problem = run_name_problem(name)
+                        if problem:
+                            raise ValueError(f"sweep.variant name {name!r} {problem}")
+                        if name.lower() in names:
+                            raise ValueError(
+                                f"sweep.variant names {names[name.lower()]!r} and {name!r} name one folder; "
+                                "give every variant its own name"
+                            )
+                        names[name.lower()] = name
                     bad = [k for k in variant if k != "name" and k not in SWEEPABLE]
                     if bad:
                         raise ValueError(f"sweep.variant sets {', '.join(bad)}; sweepable: {', '.join(SWEEPABLE)}")

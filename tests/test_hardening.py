@@ -127,3 +127,44 @@ def test_languages_outside_the_data_are_refused_before_any_stage(
         code, _, err = run_cli(capsys, *argv, "--reports", str(reports))
         assert code == 2 and err.count("hbnb: error:") == 1 and shown in err, err
         assert not reports.exists()  # refused before the baseline evaluation (or any folder)
+
+
+# --------------------------------------------------------------------------- 6. experiment folders
+
+
+@pytest.mark.parametrize(
+    ("variants", "shown"),
+    [
+        ([{"name": ".."}, {"name": "b"}], "sweep.variant name '..' is not a safe folder name"),
+        ([{"name": "."}, {"name": "b"}], "sweep.variant name '.' is not a safe folder name"),
+        ([{"name": "../../etc"}, {"name": "b"}], "is not a safe folder name"),
+        ([{"name": "baseline-use-m"}, {"name": "b"}], "'baseline-use-m' is reserved"),
+        ([{"name": "report"}, {"name": "b"}], "'report' is reserved"),
+        ([{"name": "Hybrid"}, {"name": "hybrid"}], "names 'Hybrid' and 'hybrid' name one folder"),
+        ([{"name": 7}, {"name": "b"}], "sweep.variant name 7 is not a safe folder name"),
+    ],
+)
+def test_run_names_that_escape_hide_or_collide_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], variants: list[dict], shown: str
+) -> None:
+    for v in variants:
+        v["batching.strategy"] = "x-x"
+    path = write_experiment(tmp_path, "names", sweep={"variant": variants})
+    reports = tmp_path / "reports"
+    code, _, err = run_cli(capsys, "run", str(path), "--reports", str(reports))
+    assert code == 2 and err.count("hbnb: error:") == 1 and shown in err, err
+    assert not reports.exists() and not (tmp_path / "etc").exists()
+
+
+def test_swept_values_that_slug_to_one_folder_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_experiment(tmp_path, "slugs", sweep={"model": ["use-m", "use_m"]})
+    code, _, err = run_cli(capsys, "run", str(path), "--plan", "--reports", str(tmp_path / "r"))
+    assert code == 2 and "would share the folder" in err, err
+
+
+def test_an_experiment_cannot_be_named_like_the_findings_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_experiment(tmp_path, "findings")
+    code, _, err = run_cli(capsys, "run", str(path), "--plan", "--reports", str(tmp_path / "r"))
+    assert code == 2 and "experiment: 'findings'" in err and "is reserved" in err, err

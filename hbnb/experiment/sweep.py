@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from hbnb.errors import ParamsError
-from hbnb.params import AlignedData, DataParams, ExperimentParams, TrainParams, format_errors, load_yaml
+from hbnb.params import (
+    AlignedData,
+    DataParams,
+    ExperimentParams,
+    TrainParams,
+    format_errors,
+    load_yaml,
+    run_name_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,18 @@ def runs(params: ExperimentParams, source: str = "the experiment file") -> list[
         except ValidationError as exc:
             raise ParamsError(format_errors(exc, f"{source}, run {name} ({_describe(values)})")) from None
         specs.append(RunSpec(name, values, point.data, train, group))
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        specs = [RunSpec(f"{s.name}_{i}", s.values, s.data, s.train, s.group) for i, s in enumerate(specs)]
+    folders: dict[str, RunSpec] = {}
+    for spec in specs:
+        problem = run_name_problem(spec.name)
+        if problem:
+            raise ParamsError(f"{source}: run name {spec.name!r} ({_describe(spec.values)}) {problem}; rename it")
+        other = folders.get(spec.name.lower())
+        if other is not None:
+            raise ParamsError(
+                f"{source}: runs {_describe(other.values)} and {_describe(spec.values)} would share the folder "
+                f"{spec.name!r}; give the variants distinct names (sweep.variant name)"
+            )
+        folders[spec.name.lower()] = spec
     return specs
 
 
