@@ -36,3 +36,7 @@ class ParamsError(HbnbError, ValueError):
 
 class NonFiniteError(HbnbError, ArithmeticError):
     """A training loss, gradient or embedding that is NaN or infinite: the run diverged."""
+
+
+class WriteError(HbnbError, OSError):
+    """A result could not be written (a full disk, a read-only folder); nothing earlier was lost."""

@@ -1,7 +1,10 @@
 """Writing results atomically: a reader sees the old file or the new one, never half of one.
 
 Every result hbnb writes (metrics, logs, models, reports) goes through here, so a run
-that is killed mid-write leaves nothing a later stage could mistake for a result.
+that is killed mid-write leaves nothing a later stage could mistake for a result, a full
+disk leaves no temporary file and one error naming the path, and what is written gets the
+permissions the user's umask gives (reports are meant to be shared), not a temporary
+file's private 0600.
 """
 
 from __future__ import annotations
@@ -14,22 +17,59 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hbnb.errors import MalformedDataError
+from hbnb.errors import HbnbError, MalformedDataError, WriteError
 
 TMP_PREFIX = ".tmp-"
 
 
-def write_atomic(path: Path | str, writer: Callable[[str], object]) -> Path:
-    """Call `writer(temporary_path)`, then rename the temporary file to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
-    os.close(fd)
+def umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
     try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shared_mode(path: Path | str, folder: bool = False) -> None:
+    """Give a file (0666) or folder (0777) the permissions the umask allows, as open() and mkdir() would;
+    mkstemp and mkdtemp make them private (0600, 0700)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask())
+
+
+def write_failed(path: Path | str, exc: OSError) -> WriteError:
+    """One error naming what could not be written and why (e.g. No space left on device)."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return WriteError(
+        f"could not write {path}: {cause}; what was written before is kept: free space (or fix the "
+        "permissions) and run the command again to continue"
+    )
+
+
+def write_atomic(path: Path | str, writer: Callable[[str], object]) -> Path:
+    """Call `writer(temporary_path)`, then rename the temporary file to `path`.
+
+    On any error the temporary file is removed and `path` is untouched; an OSError (a full
+    disk, a read-only folder) becomes one WriteError naming `path` and the cause.
+    """
+    path = Path(path)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+        os.close(fd)
+        shared_mode(tmp)
         writer(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, HbnbError):
+            raise write_failed(path, exc) from exc
         raise
     return path
 
@@ -47,8 +87,12 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     removed on exceptions and swept by `sweep_stale` after kills. If `final`
     appeared meanwhile (another process won the race), the new copy is dropped.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+        shared_mode(tmp, folder=True)
+    except OSError as exc:
+        raise write_failed(final, exc) from exc
     try:
         yield tmp
         try:
@@ -57,8 +101,10 @@ def atomic_dir(final: Path) -> Iterator[Path]:
             if not final.exists():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, HbnbError):
+            raise write_failed(final, exc) from exc
         raise
 
 

@@ -168,3 +168,73 @@ def test_an_experiment_cannot_be_named_like_the_findings_folder(
     path = write_experiment(tmp_path, "findings")
     code, _, err = run_cli(capsys, "run", str(path), "--plan", "--reports", str(tmp_path / "r"))
     assert code == 2 and "experiment: 'findings'" in err and "is reserved" in err, err
+
+
+# --------------------------------------------------------------------------- 4, 5. writes
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """DataFrame.<method> writes part of its file, then the disk is full."""
+    import errno
+    import os
+
+    import pandas as pd
+
+    def write_part(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(pd.DataFrame, method, write_part)
+
+
+def test_a_full_disk_is_one_error_naming_the_file_and_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from hbnb.errors import WriteError
+    from hbnb.evaluation.scoring import Evaluation
+
+    table = pd.DataFrame({"metric": ["map"], "value": [0.5]})
+    evaluation = Evaluation("run", "mlqa-r", table, table, meta={"n": 1})
+    folder = evaluation.save(tmp_path / "eval")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    _full_disk(monkeypatch, "to_csv")
+    with pytest.raises(WriteError, match=r"could not write .*eval/metrics.csv: No space left on device"):
+        Evaluation("run", "mlqa-r", table.assign(value=0.9), table).save(folder)
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert set(after) == set(before)  # no .tmp- file left behind
+    assert after["metrics.csv"] == before["metrics.csv"]  # the earlier result is intact
+
+
+def test_a_full_disk_in_hbnb_evaluate_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fresh_cache: Path
+) -> None:
+    _full_disk(monkeypatch, "to_parquet")
+    out = tmp_path / "eval"
+    code, _, err = run_cli(
+        capsys, "evaluate", "--model", "use-m", "--data", "tatoeba", "--langs", "de", "--out", str(out)
+    )
+    assert code == 2 and err.count("hbnb: error:") == 1 and "No space left on device" in err, err
+    assert "Traceback" not in err and not list(out.rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_written_files_and_folders_follow_the_umask(tmp_path: Path, mask: int) -> None:
+    import os
+
+    from hbnb.evaluation.encoding import _write
+    from hbnb.files import atomic_dir, write_text
+
+    old = os.umask(mask)
+    try:
+        page = write_text(tmp_path / "report" / "index.html", "<p>shared</p>")
+        with atomic_dir(tmp_path / "model") as folder:
+            (folder / "config.json").write_text("{}")
+        _write(tmp_path / "cache" / "e.npy", np.ones((2, 3), dtype=np.float32))
+    finally:
+        os.umask(old)
+    assert page.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~mask
+    for written in (tmp_path / "cache" / "e.npy", tmp_path / "cache" / "e.json"):
+        assert written.stat().st_mode & 0o777 == 0o666 & ~mask

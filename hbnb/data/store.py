@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from hbnb.cache import cache_root, file_sha256
 from hbnb.errors import ChecksumError, DataFileError, UnknownNameError
+from hbnb.files import write_atomic
 
 DEFAULT_UPSTREAM = "https://raw.githubusercontent.com"
 
@@ -227,11 +227,7 @@ def _store_verified(payload: bytes, entry: DataFile, root: Path) -> None:
             f"downloaded {entry.path} from {entry.url}: SHA-256 {actual} does not match the "
             f"expected {entry.sha256} (hbnb/data/SHA256SUMS); the download was discarded"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, target)
+    write_atomic(target, lambda tmp: Path(tmp).write_bytes(payload))
 
 
 def _store_archive_members(payload: bytes, dataset: str, root: Path) -> None:

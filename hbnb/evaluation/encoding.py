@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sentence_transformers import SentenceTransformer
 
 from hbnb.cache import cache_dir
 from hbnb.errors import NonFiniteError
+from hbnb.files import write_atomic, write_text
 
 ROLES = ("query", "passage")
 
@@ -130,11 +130,12 @@ def _read(path: Path, n: int) -> np.ndarray | None:
 
 def _write(path: Path, vectors: np.ndarray) -> None:
     """Write array then its checksum record, each atomically; the record is the commit point."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, vectors, allow_pickle=False)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, path)
-    meta_tmp = path.with_name(f".{path.stem}.{os.getpid()}.json.tmp")
-    meta_tmp.write_text(json.dumps({"sha256": digest, "shape": list(vectors.shape)}), encoding="utf-8")
-    os.replace(meta_tmp, path.with_suffix(".json"))
+    digest: list[str] = []
+
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors, allow_pickle=False)
+        digest.append(hashlib.sha256(Path(tmp).read_bytes()).hexdigest())
+
+    write_atomic(path, save)
+    write_text(path.with_suffix(".json"), json.dumps({"sha256": digest[0], "shape": list(vectors.shape)}))
