@@ -40,3 +40,7 @@ class NonFiniteError(HbnbError, ArithmeticError):
 
 class WriteError(HbnbError, OSError):
     """A result could not be written (a full disk, a read-only folder); nothing earlier was lost."""
+
+
+class FolderBusyError(HbnbError):
+    """Another process is writing the same run or experiment folder."""

@@ -17,9 +17,30 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hbnb.errors import HbnbError, MalformedDataError, WriteError
+from hbnb.errors import FolderBusyError, HbnbError, MalformedDataError, WriteError
 
 TMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path, busy: str, error: type[HbnbError] = FolderBusyError) -> Iterator[None]:
+    """Hold `folder`'s lock file (.lock) while the block runs; if another process holds it, raise
+    `error` at once. The lock goes with the holding process, so a killed run never leaves it stuck."""
+    from filelock import FileLock, Timeout
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise error(
+            f"{folder} is {busy} (lock {folder / '.lock'}); wait for it to finish. "
+            "The lock is released when that process ends."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def umask() -> int:

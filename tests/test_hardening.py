@@ -238,3 +238,25 @@ def test_written_files_and_folders_follow_the_umask(tmp_path: Path, mask: int) -
     assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~mask
     for written in (tmp_path / "cache" / "e.npy", tmp_path / "cache" / "e.json"):
         assert written.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# --------------------------------------------------------------------------- 8. hbnb train locks its folder
+
+
+def test_a_second_training_on_one_output_dir_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+    from filelock import FileLock
+
+    out = tmp_path / "run"
+    params = tmp_path / "train.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {"model": "use-m", "data": "xquad", "output_dir": str(out), "max_steps": 2, "save_steps": 2,
+             "batching": {"strategy": "x-x", "languages": ["en", "de"], "batch_size": 4}}
+        )
+    )  # fmt: skip
+    out.mkdir()
+    with FileLock(str(out / ".lock")):  # another `hbnb train` holds the folder
+        code, _, err = run_cli(capsys, "train", str(params))
+    assert code == 2 and f"{out} is being trained by another process" in err, err
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, no checkpoint interleaved

@@ -31,17 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock, Timeout
 
-from hbnb.errors import HbnbError
+from hbnb.errors import FolderBusyError, HbnbError
 from hbnb.experiment.sweep import RunSpec, baselines, designs, group_name, load, runs
-from hbnb.files import write_text
+from hbnb.files import exclusive, write_text
 from hbnb.params import ExperimentParams
 
 KERNEL = "python3"
 
 
-class RunLockedError(HbnbError):
+class RunLockedError(FolderBusyError):
     """Another `hbnb run` is working on the same experiment folder."""
 
 
@@ -217,19 +216,8 @@ def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable
     designs(runs(params, str(params_path)), str(params_path))  # refuse impossible designs before any stage
     reports = Path(reports).resolve()
     root = reports / params.experiment
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / ".lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RunLockedError(
-            f"{root} is being run by another `hbnb run` (lock {root / '.lock'}); wait for it to finish. "
-            f"The lock is released when that process ends."
-        ) from None
-    try:
+    with exclusive(root, "being run by another `hbnb run`", RunLockedError):
         return _run_locked(params, params_path, root, reports, echo)
-    finally:
-        lock.release()
 
 
 def _run_locked(

@@ -24,6 +24,7 @@ gradient_accumulation_steps * processes))` steps, used by warmup and the progres
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -42,7 +43,7 @@ from hbnb import seeds
 from hbnb.data.catalog import training_table
 from hbnb.data.retrieval import answer_text
 from hbnb.errors import NonFiniteError, ParamsError
-from hbnb.files import atomic_dir, write_atomic, write_text
+from hbnb.files import atomic_dir, exclusive, write_atomic, write_text
 from hbnb.languages import canonical
 from hbnb.params import TrainParams, load_yaml
 from hbnb.training.augment import augmentation
@@ -120,12 +121,15 @@ def train(params: TrainParams) -> Path:
     """Train (or resume, or find finished) the run of `params`; returns the final model folder."""
     out = Path(params.output_dir)
     plan = _plan(params)
-    _claim_output_dir(out, params)
-    final = out / MODEL_DIR
-    if (out / "run.json").is_file() and final.is_dir():
-        return final
-    eval_dataset = _validation_dataset(plan.table, plan.held_out, params) if plan.held_out else None
-    return _run_trainer(params, plan, eval_dataset, out)
+    # the ranks of one distributed run share the folder; rank 0 holds it against other runs
+    lock = exclusive(out, "being trained by another process") if process_rank() == 0 else contextlib.nullcontext()
+    with lock:
+        _claim_output_dir(out, params)
+        final = out / MODEL_DIR
+        if (out / "run.json").is_file() and final.is_dir():
+            return final
+        eval_dataset = _validation_dataset(plan.table, plan.held_out, params) if plan.held_out else None
+        return _run_trainer(params, plan, eval_dataset, out)
 
 
 def _claim_output_dir(out: Path, params: TrainParams) -> None:
