@@ -260,3 +260,31 @@ def test_a_second_training_on_one_output_dir_is_refused(tmp_path: Path, capsys: 
         code, _, err = run_cli(capsys, "train", str(params))
     assert code == 2 and f"{out} is being trained by another process" in err, err
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, no checkpoint interleaved
+
+
+# --------------------------------------------------------------------------- 10. damaged training files
+
+GOOD_ROW = '{"id": "1", "lang": "en", "question": "Where is it?", "passage": "It is there."}\n'
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "shown"),
+    [
+        ("cut.jsonl", GOOD_ROW + GOOD_ROW.replace('"en"', '"de"')[:40], "cut.jsonl, line 2: not valid JSON"),
+        ("empty.jsonl", "", "empty.jsonl is empty; expected rows with id, lang, question, passage"),
+        ("blank.csv", "\n\n", "blank.csv is empty"),
+        ("cut.csv", "id,lang,question,passage\n1,en,Where?,There.\n1,de,Wo", "cut.csv, line 3: 3 fields where"),
+        ("quote.csv", 'id,lang,question,passage\n1,en,Where?,There.\n1,de,"Wo?,Da.\n', "quote.csv, line 3"),
+        ("cut.json", "[" + GOOD_ROW.strip() + ", {", "cut.json, line 1: not valid JSON"),
+        ("noise.parquet", "PAR1 not really", "noise.parquet: cannot be read as parquet"),
+    ],
+)
+def test_a_damaged_training_file_is_one_error_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str, shown: str
+) -> None:
+    data = tmp_path / name
+    data.write_text(content, encoding="utf-8")
+    path = write_experiment(tmp_path, "damaged", **{"data.train": str(data), "batching.languages": None})
+    code, _, err = run_cli(capsys, "run", str(path), "--reports", str(tmp_path / "reports"))
+    assert code == 2 and err.count("hbnb: error:") == 1 and shown in err, err
+    assert "Traceback" not in err and not (tmp_path / "reports").exists()

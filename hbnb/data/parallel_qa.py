@@ -10,6 +10,9 @@ The batching samplers index into this table.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from datasets import Dataset
 from hbnb.data.squad import Paragraph, Question, read_squad_set, squad_files, squad_languages
 from hbnb.data.tables import cached, require_columns
 from hbnb.errors import DataFileError, MalformedDataError, UnknownNameError
+from hbnb.files import iter_jsonl
 from hbnb.languages import canonical
 
 COLUMNS = ("item_id", "lang", "question", "sentence", "paragraph", "title", "negative")
@@ -135,7 +139,15 @@ def _open_user(source: Dataset | str | Path, split: str) -> Dataset:
                 f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl, .csv or .parquet, "
                 f"or a folder written by Dataset.save_to_disk"
             )
-        return datasets.load_dataset(kind, data_files=str(path), split="train")
+        if kind in ("json", "csv"):
+            _check_text_file(path, kind)
+        try:
+            return datasets.load_dataset(kind, data_files=str(path), split="train")
+        except Exception as exc:  # noqa: BLE001 - arrow and datasets raise many kinds for a damaged file
+            raise MalformedDataError(
+                f"{path}: cannot be read as {path.suffix[1:]} ({type(exc).__name__}: {_first_line(exc)}); "
+                f"expected rows with {', '.join(USER_COLUMNS)}"
+            ) from None
     try:
         return datasets.load_dataset(str(source), split=split)
     except Exception as exc:  # noqa: BLE001 - the hub raises many kinds
@@ -144,6 +156,46 @@ def _open_user(source: Dataset | str | Path, split: str) -> Dataset:
             f"data hub failed ({type(exc).__name__}: {exc}). Give a Dataset, a save_to_disk "
             f"folder, a .json/.jsonl/.csv/.parquet file, or a hub name when a hub is reachable"
         ) from exc
+
+
+def _check_text_file(path: Path, kind: str) -> None:
+    """Refuse an empty, truncated or ragged JSON(L)/CSV file naming its line, before `datasets` reads it
+    (whose errors are a generation traceback without the line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise MalformedDataError(f"{path}, line {line}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    if not text.strip():
+        raise MalformedDataError(f"{path} is empty; expected rows with {', '.join(USER_COLUMNS)}")
+    if kind == "json":
+        if path.suffix == ".json" and text.lstrip().startswith("["):
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise MalformedDataError(
+                    f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); is the file truncated?"
+                ) from None
+            return
+        for _ in iter_jsonl(path):  # names the file and line of a truncated or broken record
+            pass
+        return
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(rows)
+        for row in rows:
+            if row and len(row) != len(header):
+                raise MalformedDataError(
+                    f"{path}, line {rows.line_num}: {len(row)} fields where the header has {len(header)} "
+                    f"({', '.join(header)}); is the file truncated, or a field's quotes unbalanced?"
+                )
+    except csv.Error as exc:
+        raise MalformedDataError(f"{path}, line {rows.line_num}: not valid CSV ({exc})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
 
 
 def _describe(source: object) -> str:
