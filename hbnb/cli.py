@@ -144,7 +144,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from hbnb import models
     from hbnb.evaluation import evaluate
 
-    model = models.load(args.model)
+    model = models.load(args.model, trust_remote_code=args.trust_remote_code)
     result = evaluate(
         model,
         args.data,
@@ -257,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--langs", nargs="+", help="restrict to these languages (tatoeba: xxx languages; wmt22: pairs)")
     ev.add_argument("--run", help="the run's name in the tables (default: the model spec)")
+    ev.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the model folder run its own Python (custom module classes, a config's auto_map); "
+        "only for a model you trust",
+    )
     ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")
     ev.add_argument(
         "--max-items",

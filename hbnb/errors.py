@@ -44,3 +44,7 @@ class WriteError(HbnbError, OSError):
 
 class FolderBusyError(HbnbError):
     """Another process is writing the same run or experiment folder."""
+
+
+class UntrustedCodeError(HbnbError):
+    """A model folder would run its own Python, and the user did not allow remote code."""

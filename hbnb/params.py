@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -254,11 +256,19 @@ class TrainParams(TrainingParams):
     """Everything one training run needs; `hbnb train` reads it from YAML (one flat mapping)."""
 
     model: str = "use-m"
+    trust_remote_code: bool = Field(
+        False, description="let the model folder run its own Python (only for a model you trust)"
+    )
     data: str | AlignedData = Field(
         "xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data"
     )
     output_dir: Path
     batching: BatchingParams = Field(default_factory=BatchingParams)
+
+    @model_serializer(mode="wrap")
+    def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a permission, not a result's parameter: left out when off, so runs recorded before it existed match
+        return _drop_false(handler(self), "trust_remote_code")
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -325,6 +335,12 @@ SWEEPABLE = (
 )
 
 
+def _drop_false(data: dict[str, Any], key: str) -> dict[str, Any]:
+    if data.get(key) is False:
+        data.pop(key)
+    return data
+
+
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
 RESERVED_NAMES = ("data", "report")  # the folders of an experiment's data and report stages
 
@@ -359,6 +375,11 @@ class ExperimentParams(Params):
     experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the folder name under reports/")
     description: str = ""
     model: str = "use-m"
+    trust_remote_code: bool = Field(
+        False,
+        description="let model folders run their own Python (custom module classes, a config's auto_map); "
+        "only for models you trust",
+    )
     baseline: bool = Field(True, description="also evaluate each untuned model")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     data: DataParams = Field(default_factory=DataParams)
@@ -374,6 +395,10 @@ class ExperimentParams(Params):
         default_factory=list,
         description="claims about the strategies, e.g. 'hybrid > x-x on cross' or 'paper' (hbnb.experiment.claims)",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _drop_false(handler(self), "trust_remote_code")
 
     @field_validator("experiment")
     @classmethod

@@ -288,3 +288,70 @@ def test_a_damaged_training_file_is_one_error_naming_file_and_line(
     code, _, err = run_cli(capsys, "run", str(path), "--reports", str(tmp_path / "reports"))
     assert code == 2 and err.count("hbnb: error:") == 1 and shown in err, err
     assert "Traceback" not in err and not (tmp_path / "reports").exists()
+
+
+# --------------------------------------------------------------------------- 1. no code from a model folder unasked
+
+
+def _folder_with_code(tmp_path: Path) -> tuple[Path, Path]:
+    """A saved use-m plus a Transformer module whose config's auto_map names the folder's own Python,
+    which leaves a marker file when imported."""
+    import json
+
+    from hbnb import models
+
+    folder = tmp_path / "model"
+    models.load("use-m").save(str(folder))
+    marker = tmp_path / "code-ran"
+    module = folder / "1_Transformer"
+    module.mkdir()
+    for where in (folder, module):  # transformers looks beside the model's root config
+        (where / "evil.py").write_text(
+            f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+            "from transformers import BertConfig, BertModel\n"
+            "class EvilConfig(BertConfig):\n    model_type = 'evil'\n"
+            "class EvilModel(BertModel):\n    config_class = EvilConfig\n"
+        )
+    (module / "config.json").write_text(
+        json.dumps(
+            {"model_type": "bert", "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}}
+        )
+    )
+    (module / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append(
+        {"idx": len(modules), "name": "1", "path": "1_Transformer", "type": "sentence_transformers.models.Transformer"}
+    )
+    (folder / "modules.json").write_text(json.dumps(modules))
+    return folder, marker
+
+
+def test_a_model_folder_runs_none_of_its_code_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hbnb import models
+    from hbnb.errors import HbnbError, UntrustedCodeError
+
+    folder, marker = _folder_with_code(tmp_path)
+    with pytest.raises(UntrustedCodeError, match=r"1_Transformer/config.json: auto_map .*--trust-remote-code"):
+        models.load(str(folder))
+    code, _, err = run_cli(
+        capsys, "evaluate", "--model", str(folder), "--data", "tatoeba", "--out", str(tmp_path / "e")
+    )
+    assert code == 2 and "would run its own code" in err and "trust_remote_code: true" in err
+    assert not marker.exists()  # nothing from the folder ran
+    try:  # allowed, its code runs (whether the folder then loads is its own business)
+        models.load(str(folder), trust_remote_code=True)
+    except (HbnbError, OSError, ValueError, TypeError, AttributeError):
+        pass
+    assert marker.exists()
+
+
+def test_a_saved_use_m_folder_still_loads_without_the_flag(tmp_path: Path) -> None:
+    from hbnb import models
+
+    folder = tmp_path / "use-m"
+    models.load("use-m").save(str(folder))
+    assert models.foreign_code(folder) == []
+    vectors = models.load(str(folder)).encode(["Wo liegt Berlin?"])
+    assert vectors.shape == (1, 512) and np.isfinite(vectors).all()

@@ -163,6 +163,7 @@ def evaluate_to(
     baseline: bool = False,
     label: str | None = None,
     max_items: dict[str, int] | None = None,
+    trust_remote_code: bool = False,
 ) -> dict[str, Evaluation]:
     """Load a model once, evaluate it on each data set into `folder/<data set>/`, and record the run.
 
@@ -173,7 +174,7 @@ def evaluate_to(
     from hbnb import models
 
     folder = Path(folder)
-    model = models.load(model_spec)
+    model = models.load(model_spec, trust_remote_code=trust_remote_code)
     results = {}
     for name in datasets:
         result = evaluate(

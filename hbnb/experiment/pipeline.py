@@ -172,9 +172,10 @@ def _evaluate_stage(
         "run_depth": params.report.run_depth,
         "baseline": baseline,
         "max_items": dict(data.max_items),
+        "trust_remote_code": params.trust_remote_code,
     }
-    # without max_items the inputs are as before it existed: finished evaluations stay done
-    inputs = {k: v for k, v in parameters.items() if k != "max_items" or v}
+    # without max_items (trust_remote_code) the inputs are as before it existed
+    inputs = {k: v for k, v in parameters.items() if k not in ("max_items", "trust_remote_code") or v}
     return Stage(
         f"evaluate/{name}",
         "03_evaluate.ipynb",

@@ -116,6 +116,7 @@ def runs(params: ExperimentParams, source: str = "the experiment file") -> list[
                 {
                     **point.training.model_dump(),
                     "model": point.model,
+                    "trust_remote_code": point.trust_remote_code,
                     "data": point.data.train,
                     "batching": point.batching.model_dump(),
                     "output_dir": "train",

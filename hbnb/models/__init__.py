@@ -19,7 +19,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from hbnb.errors import ModelNotFoundError, UnknownNameError
+from hbnb.errors import ModelNotFoundError, UnknownNameError, UntrustedCodeError
 from hbnb.models import e5
 from hbnb.models.usem import USEMultilingual
 
@@ -57,25 +57,27 @@ class Prefixes:
     passage: str
 
 
-def load(spec: str, *, device: str | None = None) -> SentenceTransformer:
+def load(spec: str, *, device: str | None = None, trust_remote_code: bool = False) -> SentenceTransformer:
     """A model by spec: "use-m", "me5-small", a local sentence-transformers folder or a hub id,
     optionally with ":layers=N" (the first N transformer layers: `truncate_layers`).
 
-    Raises ModelNotFoundError when the spec cannot be loaded offline or from a reachable hub.
+    No code from a model folder runs unless `trust_remote_code` (hbnb's own use-m class excepted).
+    Raises ModelNotFoundError when the spec cannot be loaded offline or from a reachable hub, and
+    UntrustedCodeError when a folder would run its own code without `trust_remote_code`.
     """
     base, layers = split_spec(spec)
     if layers is not None:
-        return truncate_layers(load(base, device=device), layers, spec)
+        return truncate_layers(load(base, device=device, trust_remote_code=trust_remote_code), layers, spec)
     if spec == "use-m":
         return SentenceTransformer(modules=[USEMultilingual.from_wheel()], device=device)
     if spec == e5.NAME:
         return SentenceTransformer(str(e5.ensure_built()), device=device, local_files_only=True)
     if Path(spec).expanduser().is_dir():
-        model = _load_folder(spec, device)
+        model = _load_folder(spec, device, trust_remote_code)
     elif _is_path_like(spec):
         raise ModelNotFoundError(f"model {spec!r}: no such folder. Accepted: {_ACCEPTED}.")
     else:
-        model = _load_hub(spec, device)
+        model = _load_hub(spec, device, trust_remote_code)
     return _with_prefixes(model, spec)
 
 
@@ -163,41 +165,69 @@ def _hub_offline() -> bool:
 _USEM_CLASS = f"{USEMultilingual.__module__}.{USEMultilingual.__name__}"
 
 
-def _trusted_folder(folder: Path) -> bool:
-    """A folder whose modules are sentence-transformers' own or hbnb's use-m, nothing else.
-
-    sentence-transformers 6 asks for `trust_remote_code=True` before it imports any
-    module class outside its own package; hbnb gives it only for its installed use-m
-    class, so a saved use-m loads while foreign custom code still needs the user's say.
-    """
+def foreign_code(folder: Path) -> list[str]:
+    """What in a model folder would run code from the folder: module classes outside
+    sentence-transformers and hbnb's use-m, and configs whose `auto_map` names the folder's own
+    Python (transformers imports it under `trust_remote_code`). Each as "FILE: what"."""
+    found: list[str] = []
+    modules_file = folder / "modules.json"
     try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
     except (OSError, ValueError):
-        return False
-    types = [m.get("type", "") for m in modules if isinstance(m, dict)]
-    return _USEM_CLASS in types and all(t == _USEM_CLASS or t.startswith("sentence_transformers.") for t in types)
+        modules = []
+    for module in modules if isinstance(modules, list) else []:
+        kind = module.get("type", "") if isinstance(module, dict) else ""
+        if kind != _USEM_CLASS and not kind.startswith("sentence_transformers."):
+            found.append(f"{modules_file}: module class {kind!r}")
+    for config in sorted(folder.rglob("*.json")):
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            found.append(f"{config}: auto_map {data['auto_map']}")
+    return found
 
 
-def _open(name: str, device: str | None, *, local_files_only: bool) -> SentenceTransformer:
-    """`SentenceTransformer(name)`, trusting hbnb's own use-m class in a local folder (and nothing else)."""
+def _open(
+    name: str, device: str | None, *, local_files_only: bool, trust_remote_code: bool = False
+) -> SentenceTransformer:
+    """`SentenceTransformer(name)`, running no code from a local folder unless the user allowed it.
+
+    sentence-transformers 6 asks for `trust_remote_code=True` before it imports any module class
+    outside its own package, and passes the flag on to transformers, which would then also run a
+    config's `auto_map` code. hbnb gives the flag for its own use-m class only when nothing else in
+    the folder would run; a folder that needs more is refused, naming the file and the flag.
+    """
     folder = Path(name).expanduser()
-    trusted = folder.is_dir() and _trusted_folder(folder)
-    return SentenceTransformer(name, device=device, local_files_only=local_files_only, trust_remote_code=trusted)
+    if folder.is_dir() and not trust_remote_code:
+        foreign = foreign_code(folder)
+        if foreign:
+            raise UntrustedCodeError(
+                f"model folder {folder} would run its own code ({'; '.join(foreign)}); hbnb runs no code from a "
+                "model folder unasked. If you trust it, allow it: `hbnb evaluate --trust-remote-code`, or "
+                "`trust_remote_code: true` in the parameter file (SentenceTransformer(..., trust_remote_code=True))"
+            )
+        modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").is_file() else []
+        trust_remote_code = any(isinstance(m, dict) and m.get("type") == _USEM_CLASS for m in modules)
+    return SentenceTransformer(
+        name, device=device, local_files_only=local_files_only, trust_remote_code=trust_remote_code
+    )
 
 
-def _load_folder(spec: str, device: str | None) -> SentenceTransformer:
+def _load_folder(spec: str, device: str | None, trust_remote_code: bool) -> SentenceTransformer:
     try:
-        return _open(str(Path(spec).expanduser()), device, local_files_only=True)
+        return _open(str(Path(spec).expanduser()), device, local_files_only=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(
             f"folder {spec!r} holds no loadable sentence-transformers model ({error}). Accepted: {_ACCEPTED}."
         ) from error
 
 
-def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
+def _load_hub(spec: str, device: str | None, trust_remote_code: bool) -> SentenceTransformer:
     """From the local hub cache if it is there, else from the hub after a quick reachability probe."""
     try:
-        return _open(spec, device, local_files_only=True)
+        return _open(spec, device, local_files_only=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as cached_error:
         if _hub_offline():
             raise ModelNotFoundError(
@@ -214,7 +244,7 @@ def _load_hub(spec: str, device: str | None) -> SentenceTransformer:
             f"Accepted: {_ACCEPTED}."
         ) from error
     try:
-        return _open(spec, device, local_files_only=False)
+        return _open(spec, device, local_files_only=False, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(
             f"model {spec!r} could not be loaded from the hub ({error}). Accepted: {_ACCEPTED}."

@@ -212,7 +212,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     from hbnb import models
 
     index = plan.index
-    model = models.load(params.model)
+    model = models.load(params.model, trust_remote_code=params.trust_remote_code)
     if params.max_seq_length is not None:
         model.max_seq_length = params.max_seq_length
     if params.freeze_word_embeddings:
