@@ -102,7 +102,7 @@ def test_q4_adds_code_switching_at_several_rates_and_bitext(plans, name: str) ->
     rates = {t["code_switching"]["rate"] for t in training if t["code_switching"]}
     assert len(rates) >= 2 and rates <= {0.1, 0.3, 0.5}
     assert any(t["bitext"] for t in training) and any(not t["bitext"] and not t["code_switching"] for t in training)
-    assert {"hybrid", "x-x", "x-y"} <= strategies(plan)
+    assert {"hybrid", "x-x"} <= strategies(plan) and (name.endswith("-cpu") or "x-y" in strategies(plan))
     assert set(trained(plan)[0]["params"]["data"]["evaluate"]) == {"mkqa", "mkqa-cs"}
 
 
@@ -112,7 +112,7 @@ def test_q5_item_sets_are_nested_under_both_budgets(plans, name: str) -> None:
     budgets = {r["params"]["training"]["budget"] for r in trained(plan)}
     assert budgets == {"steps", "epochs"}
     items = sorted({r["train_items"] for r in trained(plan)})
-    assert len(items) >= 3 and items[0] == 100
+    assert len(items) >= (2 if name.endswith("-cpu") else 3) and items[0] == 100
     steps = {
         r["train_items"]: r["params"]["training"]["max_steps"]
         for r in trained(plan)
