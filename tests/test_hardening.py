@@ -355,3 +355,68 @@ def test_a_saved_use_m_folder_still_loads_without_the_flag(tmp_path: Path) -> No
     assert models.foreign_code(folder) == []
     vectors = models.load(str(folder)).encode(["Wo liegt Berlin?"])
     assert vectors.shape == (1, 512) and np.isfinite(vectors).all()
+
+
+# --------------------------------------------------------------------------- 2. user strings escaped in pages
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+
+
+def test_a_report_built_from_hostile_names_runs_no_script_in_a_browser(
+    tmp_path: Path, xquad, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from browser import launch_chromium, require_chromium
+
+    from hbnb import experiment
+    from hbnb.experiment import pipeline
+
+    executable = require_chromium()
+    data = tmp_path / f"x{HOSTILE}.jsonl"  # a training file whose name is markup
+    rows = xquad.filter(lambda r: r["lang"] in ("en", "de")).select(range(120))
+    data.write_text(
+        "".join(
+            json.dumps({"id": r["item_id"], "lang": r["lang"], "question": r["question"], "passage": r["sentence"]})
+            + "\n"
+            for r in rows
+        )
+    )
+    path = write_experiment(
+        tmp_path,
+        "hostile",
+        **{"data.train": str(data), "description": f"<script>window.__pwned=2</script>{HOSTILE}"},
+    )
+    reports = tmp_path / "reports"
+    params = experiment.load(path)
+    stages = pipeline.plan(params, path, reports)
+    data_stage = stages[0]
+    pipeline._execute(data_stage, pipeline.notebooks_dir(), "test")
+    index = pipeline.write_index(reports / "hostile", stages)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p, executable)
+        page = browser.new_page()
+        for url in (data_stage.html.as_uri(), index.as_uri()):
+            page.goto(url)
+            page.wait_for_load_state("load")
+            assert page.evaluate("window.__pwned === undefined"), url
+        page.goto(data_stage.html.as_uri())
+        headings = page.locator("h3").all_inner_texts()
+        assert any(HOSTILE in h for h in headings), headings  # shown as the literal text it is
+        browser.close()
+
+
+def test_user_strings_in_markdown_outputs_and_summaries_are_literal_text() -> None:
+    import markdown_it
+    import pandas as pd
+
+    from hbnb.report import plain
+    from hbnb.report.summary import _markdown
+
+    for text in (f"x{HOSTILE}.jsonl", "[click](javascript:alert(1))", "a_b*c* `d` #e"):
+        rendered = markdown_it.MarkdownIt().render(f"### {plain(text)}")
+        assert "<img" not in rendered and "<a " not in rendered and "<em>" not in rendered and "<code>" not in rendered
+    table = _markdown(pd.DataFrame({"claim": [f"hybrid > x-x {HOSTILE}"], HOSTILE: ["a|b"]}))
+    assert "<img" not in table and "&lt;img" in table and "a\\|b" in table

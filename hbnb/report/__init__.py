@@ -16,6 +16,9 @@ were from the module `hbnb.report`; `hbnb.plots` and `hbnb.explorer` still impor
 
 from __future__ import annotations
 
+import html
+import re
+
 from hbnb.report.curves import factors
 from hbnb.report.groups import (
     Group,
@@ -57,3 +60,13 @@ __all__ = [
     "verdicts",
     "write_summary",
 ]
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def plain(text: object) -> str:
+    """A user string (a path, a name, a description) as literal text inside Markdown shown as HTML:
+    Markdown punctuation backslash-escaped, then <, > and & as entities, so nothing in it can
+    become a tag, a link or a script in a notebook's output or its exported page."""
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text)), quote=False)

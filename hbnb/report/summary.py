@@ -163,8 +163,8 @@ def summary_markdown(out: Summary, experiment_dir: Path, folder: Path) -> str:
     paragraphs = [" ".join(block.split("\n")) for block in comment.split("\n\n") if block.strip()]
     records = [json.loads(p.read_text()) for p in experiment_dir.rglob(".*.done.json")]
     timed = [r["seconds"] for r in records if "seconds" in r]
-    lines = [f"# {params['experiment']}", "", params.get("description", ""), ""]
-    lines += [line for paragraph in paragraphs for line in (paragraph, "")]
+    lines = [f"# {_text(params['experiment'])}", "", _text(params.get("description", "")), ""]
+    lines += [line for paragraph in paragraphs for line in (_text(paragraph), "")]
     lines += [
         "## How it was made",
         "",
@@ -235,9 +235,15 @@ def findings_index(root: Path | str) -> Path:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    cells = frame.astype(str).map(lambda v: v.replace("|", "\\|"))
-    rows = [list(map(str, frame.columns)), ["---"] * len(frame.columns), *cells.to_numpy().tolist()]
+    cells = frame.astype(str).map(lambda v: _text(v).replace("|", "\\|"))
+    rows = [[_text(c) for c in frame.columns], ["---"] * len(frame.columns), *cells.to_numpy().tolist()]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def _text(value: object) -> str:
+    """A user string in Markdown: <, > and & as entities, so a name or description cannot become a tag
+    wherever the Markdown is shown as HTML (Markdown's own syntax is kept: the header comment's words)."""
+    return html.escape(str(value), quote=False)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
