@@ -2,12 +2,16 @@
 
 Everything under the cache can be deleted at any time; it is rebuilt on demand.
 Folders are published with `hbnb.files.atomic_dir`, under `build_lock`, so a reader
-never sees a half-written folder and concurrent processes build it once.
+never sees a half-written folder and concurrent processes build it once. Each published
+folder carries a manifest (every file's size and SHA-256), checked on every read: a
+truncated, altered or partly deleted entry is rebuilt with a one-line warning, never used.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -40,3 +44,52 @@ def build_lock(final: Path) -> FileLock:
     """A lock beside `final`, so concurrent processes (torchrun ranks) build it once."""
     final.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(final.parent / f".{final.name}.lock"))
+
+
+MANIFEST = "hbnb-manifest.json"
+log = logging.getLogger("hbnb")
+
+
+def write_manifest(folder: Path) -> None:
+    """Record every file's size and SHA-256 in `folder/MANIFEST` (call before publishing the folder)."""
+    files = {
+        path.relative_to(folder).as_posix(): {"size": path.stat().st_size, "sha256": file_sha256(path)}
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+
+
+def manifest_problem(folder: Path) -> str | None:
+    """What is wrong with a cache folder against its manifest, or None when every file is intact."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable {MANIFEST} (written by an older hbnb, or damaged)"
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
+    missing = sorted(set(files) - present)
+    if missing:
+        return f"{missing[0]} is missing"
+    for rel, record in files.items():
+        path = folder / rel
+        if path.stat().st_size != record["size"]:
+            return f"{rel} has {path.stat().st_size} bytes, not {record['size']}"
+    for rel, record in files.items():
+        if file_sha256(folder / rel) != record["sha256"]:
+            return f"{rel} differs from what was written (SHA-256)"
+    return None
+
+
+def intact(folder: Path, what: str) -> bool:
+    """True when `folder` holds an intact cache entry; False when absent, or when damaged (then it
+    says so in one line and removes it, so the caller rebuilds it)."""
+    if not folder.exists():
+        return False
+    problem = manifest_problem(folder)
+    if problem is None:
+        return True
+    log.warning("hbnb: the cached %s %s is damaged (%s); rebuilding it", what, folder, problem)
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return False

@@ -420,3 +420,66 @@ def test_user_strings_in_markdown_outputs_and_summaries_are_literal_text() -> No
         assert "<img" not in rendered and "<a " not in rendered and "<em>" not in rendered and "<code>" not in rendered
     table = _markdown(pd.DataFrame({"claim": [f"hybrid > x-x {HOSTILE}"], HOSTILE: ["a|b"]}))
     assert "<img" not in table and "&lt;img" in table and "a\\|b" in table
+
+
+# --------------------------------------------------------------------------- 3. damaged caches are rebuilt
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncate" else data[:-1] + bytes([data[-1] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("how", ["truncate", "alter"])
+def test_a_damaged_table_cache_is_rebuilt_with_a_warning(
+    fresh_cache: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    from datasets import Dataset
+
+    from hbnb.data.tables import cached
+
+    builds = []
+
+    def build() -> Dataset:
+        builds.append(1)
+        return Dataset.from_dict({"question": ["Where is Berlin?", "Wo liegt Berlin?"], "lang": ["en", "de"]})
+
+    assert cached("test-table", [], {"n": 2}, build)["question"] == ["Where is Berlin?", "Wo liegt Berlin?"]
+    assert cached("test-table", [], {"n": 2}, build).num_rows == 2 and len(builds) == 1  # intact: reused
+    (arrow,) = (fresh_cache / "datasets").rglob("*.arrow")
+    _damage(arrow, how)
+    with caplog.at_level("WARNING", logger="hbnb"):
+        table = cached("test-table", [], {"n": 2}, build)
+    assert len(builds) == 2 and table["lang"] == ["en", "de"]
+    (record,) = [r for r in caplog.records if "damaged" in r.getMessage()]
+    assert arrow.name in record.getMessage() and "rebuilding it" in record.getMessage()
+
+
+def test_a_damaged_model_cache_is_rebuilt_with_a_warning(
+    fresh_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hbnb.models import e5
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"weights")
+    builds = []
+
+    def write(src: Path, folder: Path) -> None:  # stands in for the 4-bit decoding (tested in test_models)
+        builds.append(1)
+        for name in e5._REQUIRED:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(name.encode() * 100)
+
+    monkeypatch.setattr(e5, "source_file", lambda: source)
+    monkeypatch.setattr(e5, "write_sentence_transformer", write)
+    folder = e5.ensure_built()
+    assert e5.ensure_built() == folder and len(builds) == 1
+    for how in ("alter", "truncate"):
+        _damage(folder / "model.safetensors", how)
+        with caplog.at_level("WARNING", logger="hbnb"):
+            assert e5.ensure_built() == folder
+        assert (folder / "model.safetensors").read_bytes() == b"model.safetensors" * 100
+    assert len(builds) == 3 and sum("model.safetensors" in r.getMessage() for r in caplog.records) == 2
+    (folder / "tokenizer.json").unlink()  # partly deleted
+    e5.ensure_built()
+    assert len(builds) == 4 and (folder / "tokenizer.json").is_file()

@@ -3,7 +3,7 @@
 A built table is saved with `datasets`' own `save_to_disk` under the cache, keyed by
 the builder name, its parameters, the SHA-256 of every source file and a format
 version, and later opened memory-mapped with `load_from_disk`. A cache folder that
-does not open is rebuilt, never used.
+does not match its manifest or does not open is rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow as pa
 from datasets import Dataset, DatasetDict, load_from_disk
 from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-from hbnb.cache import build_lock, cache_dir
+from hbnb.cache import build_lock, cache_dir, intact, write_manifest
 from hbnb.data import store
 from hbnb.data.store import DataFile
 from hbnb.errors import MalformedDataError
@@ -86,6 +86,7 @@ def cached(
         built = build()
         with atomic_dir(final) as tmp, _quiet():
             built.save_to_disk(str(tmp))
+            write_manifest(tmp)
     table = _open(final)
     if table is None:  # pragma: no cover - only if the disk lies to us
         raise OSError(f"the table cache {final} could not be read back after writing it")
@@ -105,8 +106,8 @@ def _quiet() -> Iterator[None]:
 
 
 def _open(folder) -> Dataset | DatasetDict | None:
-    """The saved table, or None if absent or unreadable (an unreadable one is removed)."""
-    if not folder.exists():
+    """The saved table, or None if absent, damaged or unreadable (such a folder is removed)."""
+    if not intact(folder, "table"):
         return None
     try:
         return load_from_disk(str(folder))

@@ -26,7 +26,7 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import BertConfig, XLMRobertaTokenizer
 
-from hbnb.cache import build_lock, cache_dir, file_sha256
+from hbnb.cache import build_lock, cache_dir, file_sha256, intact, write_manifest
 from hbnb.errors import ModelNotFoundError
 from hbnb.files import atomic_dir, sweep_stale
 
@@ -315,7 +315,8 @@ def cached_folder(source: Path) -> Path:
 
 
 def is_complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in _REQUIRED)
+    """Every file of the build is there and intact (a damaged one is removed, to be rebuilt)."""
+    return intact(folder, NAME) and all((folder / name).is_file() for name in _REQUIRED)
 
 
 def ensure_built() -> Path:
@@ -336,4 +337,5 @@ def ensure_built() -> Path:
             shutil.rmtree(folder)
         with atomic_dir(folder) as tmp:
             write_sentence_transformer(source, tmp)
+            write_manifest(tmp)
     return folder
