@@ -342,7 +342,7 @@ def _drop_false(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
-RESERVED_NAMES = ("data", "report")  # the folders of an experiment's data and report stages
+RESERVED_NAMES = ("data", "report", "archive")  # the data and report stages' folders, and set-aside runs
 
 
 def run_name_problem(name: object) -> str | None:

@@ -483,3 +483,52 @@ def test_a_damaged_model_cache_is_rebuilt_with_a_warning(
     (folder / "tokenizer.json").unlink()  # partly deleted
     e5.ensure_built()
     assert len(builds) == 4 and (folder / "tokenizer.json").is_file()
+
+
+# --------------------------------------------------------------------------- 7. edited files: no dead ends
+
+
+def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    from hbnb import experiment
+    from hbnb.experiment import pipeline
+    from hbnb.training.trainer import _claim_output_dir
+
+    reports = tmp_path / "reports"
+    first = experiment.load(write_experiment(tmp_path, "edited"))
+    edited_path = write_experiment(tmp_path, "edited", **{"training.max_steps": 9})
+    edited = experiment.load(edited_path)
+    root = reports / "edited"
+    (old_stage,) = [s for s in pipeline.plan(first, edited_path, reports) if s.key == "train/strategy-x-x"]
+    (stage,) = [s for s in pipeline.plan(edited, edited_path, reports) if s.key == "train/strategy-x-x"]
+    (eval_stage,) = [s for s in pipeline.plan(edited, edited_path, reports) if s.key == "evaluate/strategy-x-x"]
+    # what the first version of the file left: a finished training and its evaluation
+    run = stage.folder
+    (run / "train" / "model").mkdir(parents=True)
+    (run / "train" / "params.yaml").write_text(yaml.safe_dump(old_stage.inputs["train"], sort_keys=False))
+    (run / "eval" / "mlqa-r").mkdir(parents=True)
+    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier"}))
+    from hbnb.params import TrainParams
+
+    with pytest.raises(Exception, match="holds a run with other parameters"):  # the dead end training alone meets
+        _claim_output_dir(run / "train", TrainParams.model_validate(stage.inputs["train"]))
+    moved = pipeline.set_aside_stale(stage, root)
+    assert moved is not None and moved.parent == root / "archive" and moved.name.endswith("-strategy-x-x")
+    assert (moved / "train" / "model").is_dir() and (moved / "eval" / "mlqa-r").is_dir()  # kept, not deleted
+    assert not run.exists()  # the edited run starts clean
+    assert pipeline.set_aside_stale(stage, root) is None  # nothing left in the way
+    # the same parameters from a moved reports folder resume instead of starting over
+    (run / "train" / "model").mkdir(parents=True)
+    moved_dir = {**stage.inputs["train"], "output_dir": "/elsewhere/train"}
+    (run / "train" / "params.yaml").write_text(yaml.safe_dump(moved_dir, sort_keys=False))
+    assert pipeline.set_aside_stale(stage, root) is None
+    _claim_output_dir(run / "train", TrainParams.model_validate(stage.inputs["train"]))
+    assert yaml.safe_load((run / "train" / "params.yaml").read_text())["output_dir"] == str(run / "train")
+    # an evaluation finished with other inputs is set aside too; reports read */eval only, not archive/
+    (run / "eval" / "tatoeba").mkdir(parents=True)
+    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier"}))
+    moved_eval = pipeline.set_aside_stale(eval_stage, root)
+    assert moved_eval is not None and (moved_eval / "tatoeba").is_dir() and not (run / "eval").exists()

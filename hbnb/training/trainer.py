@@ -137,19 +137,36 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
 
     A folder with nothing to resume (no checkpoint, no model) takes the new parameters.
     """
-    resolved = yaml.safe_dump(json.loads(params.model_dump_json()), sort_keys=False, allow_unicode=True)
+    now = json.loads(params.model_dump_json())
+    resolved = yaml.safe_dump(now, sort_keys=False, allow_unicode=True)
     existing = out / "params.yaml"
     started = any(out.glob("checkpoint-*")) or (out / MODEL_DIR).exists()
     if existing.is_file() and started:
-        if existing.read_text(encoding="utf-8") != resolved:
+        try:
+            earlier = yaml.safe_load(existing.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            earlier = None
+        if not same_training(earlier, now):
             raise ParamsError(
                 f"{out} holds a run with other parameters ({existing}); pick another output_dir "
-                f"or delete that folder to start over"
+                f"or delete that folder to start over (`hbnb run` sets such runs aside by itself)"
             )
+        if earlier != now and process_rank() == 0:  # the same run, its folder moved: record where it is now
+            write_text(existing, resolved)
         return
     if process_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text(existing, resolved)
+
+
+def same_training(earlier: Any, now: dict[str, Any]) -> bool:
+    """Whether two runs' resolved parameters (params.yaml, as mappings) train the same model: all
+    equal but `output_dir`, so a reports folder that moved does not start its runs over."""
+    if not isinstance(earlier, dict):
+        return False
+    return {k: v for k, v in earlier.items() if k != "output_dir"} == {
+        k: v for k, v in now.items() if k != "output_dir"
+    }
 
 
 def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
