@@ -372,7 +372,9 @@ def _claim(text: str) -> str:
 class ExperimentParams(Params):
     """One experiment file under params/: runs = the grid of the `sweep:` block over the base values."""
 
-    experiment: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the folder name under reports/")
+    experiment: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="the folder name under reports/"
+    )
     description: str = ""
     model: str = "use-m"
     trust_remote_code: bool = Field(

@@ -532,3 +532,77 @@ def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_pat
     eval_stage.record.write_text(json.dumps({"fingerprint": "earlier"}))
     moved_eval = pipeline.set_aside_stale(eval_stage, root)
     assert moved_eval is not None and (moved_eval / "tatoeba").is_dir() and not (run / "eval").exists()
+
+
+# --------------------------------------------------------------------------- fuzzing parameter files
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+INT_KEYS = {  # key -> (lowest allowed, highest allowed)
+    "training.max_steps": (1, 10_000_000),
+    "training.save_steps": (1, 10_000_000),
+    "training.gradient_accumulation_steps": (1, 4096),
+    "batching.batch_size": (2, 65_536),
+    "batching.seed": (0, 2**32 - 1),
+    "report.n_resamples": (100, 100_000),
+    "report.run_depth": (1, 100_000),
+    "seed": (0, 2**32 - 1),
+}
+FLOAT_KEYS = {"training.learning_rate": (0.0, 1.0), "batching.alpha": (0.0, 1.0), "training.warmup_ratio": (0.0, 1.0)}
+CHOICE_KEYS = ["batching.strategy", "data.candidates", "training.budget", "batching.positive", "batching.incomplete"]
+HOSTILE_TEXT = st.sampled_from(["../..", ".", "<script>alert(1)</script>", "a/b", "\x00", "x" * 300, "", " "])
+NOT_A_NUMBER = st.one_of(
+    st.booleans(),
+    st.sampled_from([math.inf, -math.inf, math.nan, "ten", [1], {"a": 1}]),
+    HOSTILE_TEXT,
+)
+
+
+def _out_of_range(low: float, high: float) -> st.SearchStrategy:
+    below = st.floats(min_value=-1e30, max_value=low, exclude_max=True)
+    return st.one_of(below, st.floats(min_value=high, exclude_min=True, max_value=1e30))
+
+
+@st.composite
+def malformed(draw: st.DrawFn) -> tuple[str, object]:
+    """One (dotted key, bad value) that no parameter file may accept."""
+    kind = draw(st.sampled_from(["int", "float", "choice", "unknown", "name", "list"]))
+    if kind == "int":
+        key = draw(st.sampled_from(sorted(INT_KEYS)))
+        low, high = INT_KEYS[key]
+        bad = st.one_of(NOT_A_NUMBER, st.integers(max_value=low - 1, min_value=low - 10**6),
+                        st.integers(min_value=high + 1, max_value=10**40), st.just(low + 0.5))  # fmt: skip
+        return key, draw(bad)
+    if kind == "float":
+        key = draw(st.sampled_from(sorted(FLOAT_KEYS)))
+        return key, draw(st.one_of(NOT_A_NUMBER, _out_of_range(*FLOAT_KEYS[key])))
+    if kind == "choice":
+        return draw(st.sampled_from(CHOICE_KEYS)), draw(st.one_of(HOSTILE_TEXT, st.integers(), st.booleans()))
+    if kind == "unknown":
+        block = draw(st.sampled_from(["", "training.", "batching.", "data.", "report."]))
+        name = draw(st.from_regex(r"\A[a-z]{3,12}\Z").filter(lambda n: n not in {"seed", "model", "alpha", "epochs"}))
+        return f"{block}{name}_x", draw(st.one_of(st.integers(), HOSTILE_TEXT))
+    if kind == "name":
+        return "experiment", draw(HOSTILE_TEXT)
+    return draw(st.sampled_from(["batching.languages", "data.evaluate"])), draw(
+        st.one_of(st.just([]), st.lists(HOSTILE_TEXT, min_size=1, max_size=3), st.integers(), st.just({"en": 1}))
+    )
+
+
+@settings(
+    max_examples=200, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(change=malformed())
+def test_malformed_parameter_files_are_always_one_error_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, object]
+) -> None:
+    key, value = change
+    path = write_experiment(tmp_path, "fuzz", **{key: value})
+    reports = tmp_path / "fuzz-reports"
+    for argv in (["run", str(path), "--plan"], ["run", str(path)]):
+        code, out, err = run_cli(capsys, *argv, "--reports", str(reports))
+        assert code == 2 and out == "", (key, value, out, err)
+        assert err.startswith("hbnb: error:") and err.count("hbnb: error:") == 1 and "Traceback" not in err
+        assert key.rsplit(".", 1)[-1] in err, (key, value, err)
+        assert not reports.exists()
