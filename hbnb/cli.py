@@ -7,6 +7,7 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from hbnb.errors import HbnbError
 
@@ -144,6 +145,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from hbnb import models
     from hbnb.evaluation import evaluate
 
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before the work
     model = models.load(args.model, trust_remote_code=args.trust_remote_code)
     result = evaluate(
         model,
@@ -301,3 +303,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"hbnb: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder or file of the user's that cannot be made, read or written
+        if args.debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"hbnb: error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions "
+            "(--debug shows where)",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("hbnb: interrupted; finished stages and checkpoints are kept: run the same command to continue",
+              file=sys.stderr)  # fmt: skip
+        return 130

@@ -606,3 +606,16 @@ def test_malformed_parameter_files_are_always_one_error_naming_the_key(
         assert err.startswith("hbnb: error:") and err.count("hbnb: error:") == 1 and "Traceback" not in err
         assert key.rsplit(".", 1)[-1] in err, (key, value, err)
         assert not reports.exists()
+
+
+def test_a_folder_that_cannot_be_made_is_one_line_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = write_experiment(tmp_path, "nowhere")
+    code, _, err = run_cli(capsys, "run", str(path), "--reports", str(blocker / "reports"))
+    assert code == 2 and err.startswith(f"hbnb: error: cannot use {blocker / 'reports'}") and "Traceback" not in err
+    code, _, err = run_cli(capsys, "evaluate", "--model", "no-such-model-folder/x", "--data", "tatoeba",
+                           "--out", str(blocker / "eval"))  # fmt: skip
+    assert code == 2 and "cannot use" in err and "Traceback" not in err  # refused before loading any model
