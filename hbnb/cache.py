@@ -80,16 +80,41 @@ def manifest_problem(folder: Path) -> str | None:
     return None
 
 
+# folder -> every file's (path, size, mtime) when this process last found it intact
+_VERIFIED: dict[Path, tuple[tuple[str, int, int], ...]] = {}
+
+
 def intact(folder: Path, what: str) -> bool:
     """True when `folder` holds an intact cache entry; False when absent, or when damaged (then it
-    says so in one line and removes it, so the caller rebuilds it)."""
+    says so in one line and removes it, so the caller rebuilds it).
+
+    The files are hashed once per process and entry; later reads in the process hash again only
+    when a file's size or modification time changed (a stat of each file).
+    """
     if not folder.exists():
         return False
+    stamp = _stamp(folder)
+    if _VERIFIED.get(folder) == stamp:
+        return True
     problem = manifest_problem(folder)
     if problem is None:
+        _VERIFIED[folder] = stamp
         return True
+    _VERIFIED.pop(folder, None)
     log.warning("hbnb: the cached %s %s is damaged (%s); rebuilding it", what, folder, problem)
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
     return False
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            out.append((path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
