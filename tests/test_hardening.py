@@ -510,7 +510,7 @@ def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_pat
     (run / "train" / "model").mkdir(parents=True)
     (run / "train" / "params.yaml").write_text(yaml.safe_dump(old_stage.inputs["train"], sort_keys=False))
     (run / "eval" / "mlqa-r").mkdir(parents=True)
-    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier"}))
+    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier", "inputs": {"datasets": ["mlqa-r"]}}))
     from hbnb.params import TrainParams
 
     with pytest.raises(Exception, match="holds a run with other parameters"):  # the dead end training alone meets
@@ -529,7 +529,10 @@ def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_pat
     assert yaml.safe_load((run / "train" / "params.yaml").read_text())["output_dir"] == str(run / "train")
     # an evaluation finished with other inputs is set aside too; reports read */eval only, not archive/
     (run / "eval" / "tatoeba").mkdir(parents=True)
-    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier"}))
+    same = json.loads(json.dumps(eval_stage.inputs, default=str))
+    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier", "inputs": same}))
+    assert pipeline.set_aside_stale(eval_stage, root) is None  # same inputs (a new notebook): redone in place
+    eval_stage.record.write_text(json.dumps({"fingerprint": "earlier", "inputs": {**same, "run_depth": 5}}))
     moved_eval = pipeline.set_aside_stale(eval_stage, root)
     assert moved_eval is not None and (moved_eval / "tatoeba").is_dir() and not (run / "eval").exists()
 

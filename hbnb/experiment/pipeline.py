@@ -225,8 +225,14 @@ def set_aside_stale(stage: Stage, root: Path) -> Path | None:
             return None
         same = same_training(earlier, stage.inputs["train"])
         return None if same else _archive(stage.folder, root)
-    if stage.key.startswith("evaluate/") and (stage.folder / "eval").is_dir() and stage.record.is_file():
-        return _archive(stage.folder / "eval", root, stage.folder.name)  # finished, but with other inputs
+    if stage.key.startswith("evaluate/") and (stage.folder / "eval").is_dir():
+        try:
+            earlier = json.loads(stage.record.read_text(encoding="utf-8")).get("inputs")
+        except (OSError, ValueError):
+            return None  # unfinished, or recorded before inputs were: redone in place
+        now = json.loads(json.dumps(stage.inputs, default=str))
+        if earlier is not None and earlier != now:  # finished with other inputs (a rerun of the same: in place)
+            return _archive(stage.folder / "eval", root, stage.folder.name)
     return None
 
 
@@ -337,7 +343,11 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
         for checkpoint in (stage.folder / "train").glob("checkpoint-*"):
             shutil.rmtree(checkpoint, ignore_errors=True)
     record = {"fingerprint": fp, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    write_text(stage.record, json.dumps({**record, "seconds": round(time.perf_counter() - began, 1)}, indent=2))
+    if stage.key.startswith("evaluate/"):
+        record["inputs"] = stage.inputs  # what set_aside_stale compares when the file changes
+    write_text(
+        stage.record, json.dumps({**record, "seconds": round(time.perf_counter() - began, 1)}, indent=2, default=str)
+    )
 
 
 def export_html(notebook: Path, target: Path, hide_input: bool = False) -> None:
