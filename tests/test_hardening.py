@@ -208,7 +208,7 @@ def test_a_full_disk_is_one_error_naming_the_file_and_leaves_no_temporary_file(
 
 
 def test_a_full_disk_in_hbnb_evaluate_is_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fresh_cache: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _full_disk(monkeypatch, "to_parquet")
     out = tmp_path / "eval"
