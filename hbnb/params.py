@@ -6,7 +6,6 @@ one `ParamsError` that names the file, the key, the bad value and what is allowe
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,13 +22,21 @@ from pydantic import (
 from hbnb import designs
 from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
 from hbnb.evaluation import tasks
-from hbnb.schema import Params, canon, canonical_list, canonical_pair, format_errors, load_yaml, validate
-
-# sane maxima: a value beyond these is a typo (1e29 steps), not an experiment
-MAX_STEPS = 10_000_000
-MAX_COUNT = 100_000_000
-MAX_BATCH = 65_536
-MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by the trainer) takes at most 32 bits
+from hbnb.schema import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_SEED,
+    MAX_STEPS,
+    Params,
+    canon,
+    canonical_list,
+    canonical_pair,
+    check_sweep,
+    drop_false,
+    format_errors,
+    load_yaml,
+    validate,
+)
 
 __all__ = [  # the schema every stage reads; the base and the YAML reader re-exported from hbnb.schema
     "AlignedData",
@@ -268,7 +275,7 @@ class TrainParams(TrainingParams):
     @model_serializer(mode="wrap")
     def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a permission, not a result's parameter: left out when off, so runs recorded before it existed match
-        return _drop_false(handler(self), "trust_remote_code")
+        return drop_false(handler(self), "trust_remote_code")
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -335,32 +342,6 @@ SWEEPABLE = (
 )
 
 
-def _drop_false(data: dict[str, Any], key: str) -> dict[str, Any]:
-    if data.get(key) is False:
-        data.pop(key)
-    return data
-
-
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
-RESERVED_NAMES = ("data", "report", "archive")  # the data and report stages' folders, and set-aside runs
-
-
-def run_name_problem(name: object) -> str | None:
-    """Why `name` cannot name a run's folder inside an experiment folder, or None.
-
-    A run's folder sits beside the data, report and baseline folders: a name must not climb out
-    ('..'), hide ('.x'), or take one of theirs, on case-insensitive file systems too.
-    """
-    if not isinstance(name, str) or not RUN_NAME.match(name):
-        return (
-            "is not a safe folder name: use letters, digits and _ . + - (starting with a letter or digit, "
-            "at most 200 characters)"
-        )
-    if name.lower() in RESERVED_NAMES or name.lower().startswith("baseline"):
-        return f"is reserved for the experiment's own folders ({', '.join(RESERVED_NAMES)}, baseline-*)"
-    return None
-
-
 def _claim(text: str) -> str:
     """A claim that parses, or a named block of claims (hbnb.experiment.claims)."""
     from hbnb.experiment.claims import expand
@@ -400,7 +381,7 @@ class ExperimentParams(Params):
 
     @model_serializer(mode="wrap")
     def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _drop_false(handler(self), "trust_remote_code")
+        return drop_false(handler(self), "trust_remote_code")
 
     @field_validator("experiment")
     @classmethod
@@ -412,28 +393,4 @@ class ExperimentParams(Params):
     @field_validator("sweep")
     @classmethod
     def _sweepable(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for key, values in v.items():
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"sweep.{key} must be a non-empty list of values")
-            if key == "variant":
-                names: dict[str, str] = {}
-                for variant in values:
-                    if not isinstance(variant, dict) or not set(variant) - {"name"}:
-                        raise ValueError("each sweep.variant is a mapping of parameter paths to values (and a name)")
-                    if "name" in variant:
-                        name = variant["name"]
-                        problem = run_name_problem(name)
-                        if problem:
-                            raise ValueError(f"sweep.variant name {name!r} {problem}")
-                        if name.lower() in names:
-                            raise ValueError(
-                                f"sweep.variant names {names[name.lower()]!r} and {name!r} name one folder; "
-                                "give every variant its own name"
-                            )
-                        names[name.lower()] = name
-                    bad = [k for k in variant if k != "name" and k not in SWEEPABLE]
-                    if bad:
-                        raise ValueError(f"sweep.variant sets {', '.join(bad)}; sweepable: {', '.join(SWEEPABLE)}")
-            elif key not in SWEEPABLE:
-                raise ValueError(f"cannot sweep {key!r}; sweepable: variant, {', '.join(SWEEPABLE)}")
-        return v
+        return check_sweep(v, SWEEPABLE)

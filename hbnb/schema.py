@@ -7,6 +7,7 @@ into one `ParamsError` that names the file, the key, the bad value and what is a
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from hbnb.errors import ParamsError, UnknownNameError
 from hbnb.languages import canonical
+
+# sane maxima: a value beyond these is a typo (1e29 steps), not an experiment
+MAX_STEPS = 10_000_000
+MAX_COUNT = 100_000_000
+MAX_BATCH = 65_536
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by the trainer) takes at most 32 bits
 
 
 class Params(BaseModel):
@@ -122,3 +129,62 @@ def load_yaml(model: type[P], path: Path | str) -> P:
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}")
     return validate(model, data, str(path))
+
+
+def drop_false(data: dict[str, Any], key: str) -> dict[str, Any]:
+    if data.get(key) is False:
+        data.pop(key)
+    return data
+
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$")
+RESERVED_NAMES = ("data", "report", "archive")  # the data and report stages' folders, and set-aside runs
+
+
+def run_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a run's folder inside an experiment folder, or None.
+
+    A run's folder sits beside the data, report and baseline folders: a name must not climb out
+    ('..'), hide ('.x'), or take one of theirs, on case-insensitive file systems too.
+    """
+    if not isinstance(name, str) or not RUN_NAME.match(name):
+        return (
+            "is not a safe folder name: use letters, digits and _ . + - (starting with a letter or digit, "
+            "at most 200 characters)"
+        )
+    if name.lower() in RESERVED_NAMES or name.lower().startswith("baseline"):
+        return f"is reserved for the experiment's own folders ({', '.join(RESERVED_NAMES)}, baseline-*)"
+    return None
+
+
+def check_sweep(sweep: dict[str, list[Any]], sweepable: tuple[str, ...]) -> dict[str, list[Any]]:
+    """A `sweep:` block: non-empty lists of sweepable keys; variants are mappings of them with safe names."""
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"sweep.{key} must be a non-empty list of values")
+        if key == "variant":
+            names: dict[str, str] = {}
+            for variant in values:
+                if not isinstance(variant, dict) or not set(variant) - {"name"}:
+                    raise ValueError("each sweep.variant is a mapping of parameter paths to values (and a name)")
+                if "name" in variant:
+                    check_variant_name(variant["name"], names)
+                bad = [k for k in variant if k != "name" and k not in sweepable]
+                if bad:
+                    raise ValueError(f"sweep.variant sets {', '.join(bad)}; sweepable: {', '.join(sweepable)}")
+        elif key not in sweepable:
+            raise ValueError(f"cannot sweep {key!r}; sweepable: variant, {', '.join(sweepable)}")
+    return sweep
+
+
+def check_variant_name(name: object, seen: dict[str, str]) -> None:
+    """A sweep variant's name names a safe folder no other variant of the file names (ignoring case)."""
+    problem = run_name_problem(name)
+    if problem:
+        raise ValueError(f"sweep.variant name {name!r} {problem}")
+    key = str(name).lower()
+    if key in seen:
+        raise ValueError(
+            f"sweep.variant names {seen[key]!r} and {name!r} name one folder; give every variant its own name"
+        )
+    seen[key] = str(name)

@@ -68,12 +68,12 @@ def test_debug_adds_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_a_diverging_training_step_stops_before_it_is_checkpointed(tmp_path: Path) -> None:
-    from hbnb.training.trainer import _StopWhenNonFinite
+    from hbnb.training.callbacks import StopWhenNonFinite
 
     good = tmp_path / "checkpoint-4"
     good.mkdir()
     (good / "trainer_state.json").write_text("{}")
-    stop = _StopWhenNonFinite(tmp_path, 0.5)
+    stop = StopWhenNonFinite(tmp_path, 0.5)
     state = TrainerState()
     state.global_step = 5
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none")

@@ -165,7 +165,7 @@ def test_impossible_designs_exit_2_naming_the_key_before_anything_runs(tmp_path:
 
 
 def test_max_items_is_for_evaluated_pair_matrix_sets(tmp_path: Path) -> None:
-    with pytest.raises(ParamsError, match=r"max_items.tatoeba = 5: give at least 2 items, for pair-matrix"):
+    with pytest.raises(ParamsError, match=r"max_items.tatoeba = 5: give 2 to 100,000,000 items, for pair-matrix"):
         experiment.load(write(tmp_path, "m1", **{"data.max_items": {"tatoeba": 5}}))
     with pytest.raises(ParamsError, match=r"max_items names xquad-r, which is not in evaluate"):
         experiment.load(write(tmp_path, "m2", **{"data.max_items": {"xquad-r": 5}}))

@@ -26,8 +26,8 @@ from hbnb.params import (
     TrainParams,
     format_errors,
     load_yaml,
-    run_name_problem,
 )
+from hbnb.schema import run_name_problem
 
 
 @dataclass(frozen=True)

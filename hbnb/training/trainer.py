@@ -36,21 +36,19 @@ from typing import Any
 
 import yaml
 from datasets import Dataset
-from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
-from hbnb import seeds
 from hbnb.data.catalog import training_table
-from hbnb.data.retrieval import answer_text
-from hbnb.errors import NonFiniteError, ParamsError
+from hbnb.errors import ParamsError
 from hbnb.files import atomic_dir, exclusive, write_atomic, write_text
-from hbnb.languages import canonical
 from hbnb.params import TrainParams, load_yaml
 from hbnb.training.augment import augmentation
 from hbnb.training.batch_log import BatchLog, RecordingCollator, augmentation_mix, merge_batch_logs, realised_mix
+from hbnb.training.callbacks import Progress, StopWhenNonFinite
 from hbnb.training.distributed import process_rank, world_size
 from hbnb.training.pairs import PairIndex
 from hbnb.training.sampler import SamplerFactory
+from hbnb.training.validation import held_out_items, validation_dataset
 
 MODEL_DIR = "model"
 TRAINER_STATE = "trainer_state.json"
@@ -80,7 +78,7 @@ def _plan(params: TrainParams) -> _Plan:
     """Validate `params` against the data (no model) and resolve the design and the steps."""
     table = training_table(params.data)
     source = params.data if isinstance(params.data, str) else "the aligned training data"
-    held_out = _held_out_items(table, params)
+    held_out = held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
     index.augment(*augmentation(params, index))
     pairs_per_step = params.batching.batch_size * params.gradient_accumulation_steps * world_size()
@@ -128,7 +126,7 @@ def train(params: TrainParams) -> Path:
         final = out / MODEL_DIR
         if (out / "run.json").is_file() and final.is_dir():
             return final
-        eval_dataset = _validation_dataset(plan.table, plan.held_out, params) if plan.held_out else None
+        eval_dataset = validation_dataset(plan.table, plan.held_out, params) if plan.held_out else None
         return _run_trainer(params, plan, eval_dataset, out)
 
 
@@ -167,57 +165,6 @@ def same_training(earlier: Any, now: dict[str, Any]) -> bool:
     return {k: v for k, v in earlier.items() if k != "output_dir"} == {
         k: v for k, v in now.items() if k != "output_dir"
     }
-
-
-def _held_out_items(table: Dataset, params: TrainParams) -> set[str]:
-    """Items kept out of training for the validation loss: part of the design, so fixed by
-    `batching.design_seed`, not by the strategy or the replicate seed."""
-    if params.validation is None:
-        return set()
-    langs = [canonical(x) for x in params.validation.languages]
-    arrow = table.with_format("arrow")[:]
-    item_ids, row_langs = arrow.column("item_id").to_pylist(), arrow.column("lang").to_pylist()
-    present = set(row_langs)
-    missing = [x for x in langs if x not in present]
-    if missing:
-        raise ParamsError(
-            f"validation.languages has {', '.join(missing)}, absent from the training data; "
-            f"allowed: {', '.join(sorted(present))}"
-        )
-    candidates = sorted({item for item, lang in zip(item_ids, row_langs) if lang in langs})
-    n = params.validation.items
-    count = int(round(n * len(candidates))) if n < 1 else int(n)
-    if not 2 <= count < len(candidates):
-        raise ParamsError(
-            f"validation.items = {n} holds out {count} of {len(candidates)} items; "
-            f"it must leave at least 2 out and some in"
-        )
-    rng = seeds.rng(params.batching.design_seed, "validation-items")
-    return {candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)}
-
-
-def _validation_dataset(table: Dataset, held_out: set[str], params: TrainParams) -> Dataset:
-    """One X-X pair per held-out item (languages in turn), so no batch holds an item twice."""
-    assert params.validation is not None
-    langs = [canonical(x) for x in params.validation.languages]
-    rows: dict[str, list[str]] = {"anchor": [], "positive": []}
-    if params.batching.hard_negatives:
-        rows["negative"] = []
-    with_paragraph = params.batching.positive == "sentence+paragraph"
-    by_item: dict[str, dict[str, int]] = {}
-    for r, (item, lang) in enumerate(zip(table["item_id"], table["lang"])):
-        if item in held_out and lang in langs:
-            by_item.setdefault(item, {})[lang] = r
-    for k, item in enumerate(sorted(by_item)):
-        options = [lang for lang in langs if lang in by_item[item]]
-        row = table[by_item[item][options[k % len(options)]]]
-        if params.batching.hard_negatives and not row["negative"]:
-            continue
-        rows["anchor"].append(row["question"])
-        rows["positive"].append(answer_text(row["sentence"], row["paragraph"], with_paragraph))
-        if params.batching.hard_negatives:
-            rows["negative"].append(row["negative"])
-    return Dataset.from_dict(rows)
 
 
 def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None, out: Path) -> Path:
@@ -292,8 +239,8 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         callbacks=[log],
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(_Progress(plan.steps))
-    trainer.add_callback(_StopWhenNonFinite(out, params.learning_rate))
+    trainer.add_callback(Progress(plan.steps))
+    trainer.add_callback(StopWhenNonFinite(out, params.learning_rate))
     resume = last_complete_checkpoint(out)
     log.truncate(_checkpoint_step(resume) if resume else 0)
     start = time.perf_counter()
@@ -403,45 +350,3 @@ def _write_loss_curve(path: Path, history: list[dict[str, Any]]) -> None:
             writer.writerows(rows[s] for s in sorted(rows))
 
     write_atomic(path, write)
-
-
-class _StopWhenNonFinite(TrainerCallback):
-    """Stop with one error when a step's loss or gradient norm is NaN or infinite.
-
-    The trainer logs every step before it saves, so raising here keeps the step's weights (already
-    broken when the gradient is) out of any checkpoint; the newest checkpoint stays the last good one.
-    """
-
-    def __init__(self, out: Path, learning_rate: float) -> None:
-        self.out = out
-        self.learning_rate = learning_rate
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 - trainer hook
-        bad = {k: logs[k] for k in ("loss", "grad_norm") if logs and isinstance(logs.get(k), float)}
-        bad = {k: v for k, v in bad.items() if not math.isfinite(v)}
-        if not bad:
-            return
-        good = last_complete_checkpoint(self.out)
-        kept = f"the last good checkpoint is {good}" if good else "no checkpoint was saved before it"
-        what = ", ".join(f"{k} {v}" for k, v in bad.items())
-        raise NonFiniteError(
-            f"training diverged at step {state.global_step} ({what}); {kept}; lower training.learning_rate "
-            f"(now {self.learning_rate:g}) and delete {self.out} to start over"
-        )
-
-
-class _Progress(TrainerCallback):
-    """One line about every twentieth of the run (the per-step losses go to loss.csv)."""
-
-    def __init__(self, max_steps: int) -> None:
-        self.every = max(1, max_steps // 20)
-        self.start = time.perf_counter()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 - trainer hook
-        if process_rank() != 0 or not logs:
-            return
-        if "eval_loss" in logs:
-            print(f"step {state.global_step}/{state.max_steps}: validation loss {logs['eval_loss']:.4f}", flush=True)
-        elif "loss" in logs and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
-            elapsed = time.perf_counter() - self.start
-            print(f"step {state.global_step}/{state.max_steps}: loss {logs['loss']:.4f} ({elapsed:.0f} s)", flush=True)
