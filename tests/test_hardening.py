@@ -213,7 +213,7 @@ def test_a_full_disk_in_hbnb_evaluate_is_one_line(
     _full_disk(monkeypatch, "to_parquet")
     out = tmp_path / "eval"
     code, _, err = run_cli(
-        capsys, "evaluate", "--model", "use-m", "--data", "tatoeba", "--langs", "de", "--out", str(out)
+        capsys, "evaluate", "--model", "use-m", "--data", "tatoeba", "--langs", "tzl", "--out", str(out)
     )
     assert code == 2 and err.count("hbnb: error:") == 1 and "No space left on device" in err, err
     assert "Traceback" not in err and not list(out.rglob(".tmp-*"))
