@@ -241,9 +241,9 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def _text(value: object) -> str:
-    """A user string in Markdown: <, > and & as entities, so a name or description cannot become a tag
-    wherever the Markdown is shown as HTML (Markdown's own syntax is kept: the header comment's words)."""
-    return html.escape(str(value), quote=False)
+    """A user string in Markdown with `<` as an entity, so a name or description cannot open a tag wherever
+    the Markdown is shown as HTML; the rest reads as typed ('hybrid > x-x', the header comment's words)."""
+    return str(value).replace("<", "&lt;")
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
