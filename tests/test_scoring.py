@@ -232,9 +232,9 @@ def test_macro_figures_follow_their_definitions(scored) -> None:
 
 def test_scored_cache_means_no_encoding(use_m, monkeypatch) -> None:
     rs = load_retrieval("mlqa-r", ["en", "de"])
-    first = evaluate(use_m, rs, candidates="sentence", n_resamples=50)
+    first = evaluate(use_m, rs, candidates="sentence", n_resamples=50, max_items=150)
     monkeypatch.setattr(type(use_m), "encode", lambda *a, **k: pytest.fail("encoded although cached"))
-    again = evaluate(use_m, rs, candidates="sentence", n_resamples=50)
+    again = evaluate(use_m, rs, candidates="sentence", n_resamples=50, max_items=150)
     pd.testing.assert_frame_equal(first.table, again.table)
 
 
