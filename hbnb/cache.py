@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from filelock import FileLock
@@ -102,8 +103,6 @@ def intact(folder: Path, what: str) -> bool:
         return True
     _VERIFIED.pop(folder, None)
     log.warning("hbnb: the cached %s %s is damaged (%s); rebuilding it", what, folder, problem)
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
     return False
 

@@ -169,16 +169,11 @@ def foreign_code(folder: Path) -> list[str]:
     """What in a model folder would run code from the folder: module classes outside
     sentence-transformers and hbnb's use-m, and configs whose `auto_map` names the folder's own
     Python (transformers imports it under `trust_remote_code`). Each as "FILE: what"."""
-    found: list[str] = []
-    modules_file = folder / "modules.json"
-    try:
-        modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
-    except (OSError, ValueError):
-        modules = []
-    for module in modules if isinstance(modules, list) else []:
-        kind = module.get("type", "") if isinstance(module, dict) else ""
-        if kind != _USEM_CLASS and not kind.startswith("sentence_transformers."):
-            found.append(f"{modules_file}: module class {kind!r}")
+    found = [
+        f"{folder / 'modules.json'}: module class {kind!r}"
+        for kind in _module_classes(folder)
+        if kind != _USEM_CLASS and not kind.startswith("sentence_transformers.")
+    ]
     for config in sorted(folder.rglob("*.json")):
         try:
             data = json.loads(config.read_text(encoding="utf-8"))
@@ -187,6 +182,15 @@ def foreign_code(folder: Path) -> list[str]:
         if isinstance(data, dict) and data.get("auto_map"):
             found.append(f"{config}: auto_map {data['auto_map']}")
     return found
+
+
+def _module_classes(folder: Path) -> list[str]:
+    """The module class names a folder's modules.json lists ([] when it has none or it does not read)."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [m.get("type", "") if isinstance(m, dict) else "" for m in modules] if isinstance(modules, list) else []
 
 
 def _open(
@@ -208,8 +212,7 @@ def _open(
                 "model folder unasked. If you trust it, allow it: `hbnb evaluate --trust-remote-code`, or "
                 "`trust_remote_code: true` in the parameter file (SentenceTransformer(..., trust_remote_code=True))"
             )
-        modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").is_file() else []
-        trust_remote_code = any(isinstance(m, dict) and m.get("type") == _USEM_CLASS for m in modules)
+        trust_remote_code = _USEM_CLASS in _module_classes(folder)  # hbnb's own class, and nothing foreign
     return SentenceTransformer(
         name, device=device, local_files_only=local_files_only, trust_remote_code=trust_remote_code
     )
