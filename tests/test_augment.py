@@ -188,3 +188,32 @@ def test_the_plan_checks_each_variants_code_switching_against_its_languages(tmp_
     )
     with pytest.raises(ParamsError, match=r"run swahili.*training.code_switching: no source covers en-sw"):
         plan_json(load(bad), str(bad))
+
+
+def test_a_plan_checks_lexicons_without_aligning_and_reads_the_users_files(tmp_path: Path, monkeypatch) -> None:
+    """`hbnb run --plan` refuses what training would refuse, but leaves the alignments (minutes) to training."""
+    from conftest import write_experiment
+
+    import hbnb.codeswitch.lexicon as lx
+    from hbnb.experiment import load
+    from hbnb.experiment.sweep import plan_json
+
+    monkeypatch.setattr(lx, "pair_counts", lambda *a, **k: pytest.fail("a plan built link counts"))
+    monkeypatch.setattr(lx, "_BUILT", {})
+    good = tmp_path / "de-en.txt"
+    good.write_text("haus\thouse\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("haus house home\n")
+    variants = [
+        {"name": "wmt", "training.code_switching": {"sources": ["wmt22", "tatoeba"], "languages": ["en", "es"]}},
+        {"name": "mine", "training.code_switching": {"sources": ["wmt22", {"pair": "de-en", "lexicon": str(good)}]}},
+    ]
+    path = write_experiment(tmp_path, "cs-cheap", **{"sweep": {"variant": variants}})
+    assert {r["name"] for r in plan_json(load(path), str(path))} >= {"wmt", "mine"}
+    variants[1]["training.code_switching"]["sources"][1]["lexicon"] = str(bad)
+    path = write_experiment(tmp_path, "cs-bad-file", **{"sweep": {"variant": variants}})
+    with pytest.raises(ParamsError, match=r"run mine.*bad.txt, line 1: expected 'src<TAB>tgt'"):
+        plan_json(load(path), str(path))
+    assert lx.route(["tatoeba"], "de-es") == ["de-en", "en-es"] and lx.route(["wmt22"], "de-en") == ["de-en"]
+    with pytest.raises(lx.UnknownNameError, match=r"no source covers ko-fi .*ko-en and en-fi not covered"):
+        lx.route(["wmt22"], "ko-fi")

@@ -42,6 +42,7 @@ from hbnb.codeswitch.align import align_counts
 from hbnb.codeswitch.sources import (
     SOURCES,
     LexiconFile,
+    ParallelText,
     Source,
     check_source,
     checked_sha,
@@ -257,7 +258,12 @@ def lexicon(
     return _lexicon(sources, pair, min_count, min_prob, part)
 
 
-def _lexicon(sources: Sequence[Source], pair: str, min_count: int, min_prob: float, part: str) -> Lexicon:
+def route(
+    sources: Sequence[Source], pair: str, min_count: int = MIN_COUNT, min_prob: float = MIN_PROB, read: bool = True
+) -> list[str]:
+    """The directions the lexicon of `pair` is made from (the pair, or its two legs through English),
+    with the error `lexicon` would raise for a pair nothing covers, bad thresholds or (`read`) a
+    malformed user file. Nothing is aligned: this is the check a plan makes before any stage."""
     if not sources:
         raise UnknownNameError(f"no lexicon source given; built in: {', '.join(SOURCES)}")
     sources = [check_source(s) for s in sources]
@@ -266,24 +272,43 @@ def _lexicon(sources: Sequence[Source], pair: str, min_count: int, min_prob: flo
             f"lexicon thresholds: min_count >= 1 and 0 <= min_prob <= 1 (got {min_count}, {min_prob})"
         )
     a, b = split_pair(pair)
-    names = tuple(source_name(s) for s in sources)
-    direct = _direct(sources, a, b, part)
-    if direct is not None:
-        return Lexicon(f"{a}-{b}", _filtered(direct, min_count, min_prob), names)
-    first = _direct(sources, a, PIVOT, part) if PIVOT not in (a, b) else None
-    second = _direct(sources, PIVOT, b, part) if PIVOT not in (a, b) else None
-    if first is None or second is None:
+    legs = [(a, b)]
+    if not _covers(sources, a, b):
+        names = ", ".join(source_name(s) for s in sources)
         fix = "add a source that covers it, e.g. tatoeba (xxx-en for 112 languages)"
         if PIVOT in (a, b):
             raise UnknownNameError(
-                f"no source covers {a}-{b} (sources: {', '.join(names)}), and English is one side of it, so no "
+                f"no source covers {a}-{b} (sources: {names}), and English is one side of it, so no "
                 f"pivot through English can; {fix}"
             )
-        missing = [p for p, got in ((f"{a}-{PIVOT}", first), (f"{PIVOT}-{b}", second)) if got is None]
-        raise UnknownNameError(
-            f"no source covers {a}-{b} (sources: {', '.join(names)}), and no pivot through English reaches it "
-            f"({' and '.join(missing)} not covered either); {fix}"
-        )
+        legs = [(a, PIVOT), (PIVOT, b)]
+        missing = [f"{x}-{y}" for x, y in legs if not _covers(sources, x, y)]
+        if missing:
+            raise UnknownNameError(
+                f"no source covers {a}-{b} (sources: {names}), and no pivot through English reaches it "
+                f"({' and '.join(missing)} not covered either); {fix}"
+            )
+    for x, y in legs if read else []:  # a user's files are cheap to read: a malformed one is refused up front
+        for s in sources:
+            if frozenset((x, y)) in covered_pairs(s) and isinstance(s, LexiconFile):
+                _read_lexicon_file(s)
+            elif frozenset((x, y)) in covered_pairs(s) and isinstance(s, ParallelText) and s.files:
+                parallel_lines(s, x, y)
+    return [f"{x}-{y}" for x, y in legs]
+
+
+def _covers(sources: Sequence[Source], a: str, b: str) -> bool:
+    return any(frozenset((a, b)) in covered_pairs(s) for s in sources)
+
+
+def _lexicon(sources: Sequence[Source], pair: str, min_count: int, min_prob: float, part: str) -> Lexicon:
+    legs = route(sources, pair, min_count, min_prob, read=False)
+    sources = [check_source(s) for s in sources]
+    names = tuple(source_name(s) for s in sources)
+    a, b = split_pair(pair)
+    if len(legs) == 1:
+        return Lexicon(f"{a}-{b}", _filtered(_direct(sources, a, b, part), min_count, min_prob), names)
+    first, second = (_direct(sources, *split_pair(leg), part) for leg in legs)
     first = first[(first["count"] >= min_count) & (first["p"] >= min_prob)]
     second = second[(second["count"] >= min_count) & (second["p"] >= min_prob)]
     joined = first.merge(second, left_on="tgt", right_on="src", suffixes=("_1", "_2"))

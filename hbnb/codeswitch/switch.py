@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from hbnb.codeswitch.lexicon import Lexicon, lexicon
+from hbnb.codeswitch.lexicon import Lexicon, lexicon, route
 from hbnb.codeswitch.sources import Source
 from hbnb.codeswitch.tokens import match_case, tokenize
 from hbnb.errors import UnknownNameError
@@ -86,6 +86,13 @@ class CodeSwitcher:
     def prepare(self, languages: Sequence[str]) -> dict[str, Lexicon]:
         """Build every lexicon that texts of these languages need; {"a-b": lexicon}."""
         return {f"{a}-{t}": self.lexicon(a, t) for a in languages for t in self.targets_of(a)}
+
+    def check(self, languages: Sequence[str]) -> None:
+        """Raise the error `prepare` would, without aligning anything (a plan's check)."""
+        for a in languages:
+            for t in self.targets_of(a):
+                if (a, t) not in self.lexicons:
+                    route(self.sources, f"{a}-{t}", **self.thresholds)
 
     def switch(self, text: str, lang: str, rng: np.random.Generator) -> Switched:
         """The text with its eligible words replaced with probability `rate` (see the module docstring)."""

@@ -40,15 +40,19 @@ AUGMENT_COLUMN = "hbnb_augment"  # per example: what was switched (JSON), popped
 class SwitchedTexts:
     """The code-switching of a training stream (see the module docstring)."""
 
-    def __init__(self, params: CodeSwitchingParams, languages: Sequence[str], seed: int) -> None:
+    def __init__(self, params: CodeSwitchingParams, languages: Sequence[str], seed: int, build: bool = True) -> None:
         self.params = params
         self.seed = seed
         targets = params.languages or list(languages)
         self.switcher = CodeSwitcher(
             params.sources_(), targets, params.rate, params.per, params.min_count, params.min_prob
         )
+        self.lexicons: dict = {}
         try:
-            self.lexicons = self.switcher.prepare(languages)
+            if build:
+                self.lexicons = self.switcher.prepare(languages)
+            else:  # a plan: every direction is checked, none aligned (training builds them)
+                self.switcher.check(languages)
         except HbnbError as exc:  # an unreachable pair, an unknown source, a bad file: name the block
             raise ParamsError(f"training.code_switching: {exc}") from None
 
@@ -214,11 +218,11 @@ def augment_texts(index: Any, codes: np.ndarray, out: dict[str, list], q_langs: 
     out[AUGMENT_COLUMN] = [json.dumps({"code": int(c), **r}, separators=(",", ":")) for c, r in zip(codes, records)]
 
 
-def augmentation(params: Any, index: Any) -> tuple[SwitchedTexts | None, BitextPool | None]:
-    """The code-switching and bitext of a run's training stream (`TrainParams`), lexicons built and
-    sources checked against its training languages before any model is loaded."""
+def augmentation(params: Any, index: Any, build: bool = True) -> tuple[SwitchedTexts | None, BitextPool | None]:
+    """The code-switching and bitext of a run's training stream (`TrainParams`), sources checked
+    against its training languages before any model is loaded; lexicons built unless not `build`."""
     switching = (
-        SwitchedTexts(params.code_switching, index.languages, params.batching.seed)
+        SwitchedTexts(params.code_switching, index.languages, params.batching.seed, build)
         if params.code_switching is not None
         else None
     )

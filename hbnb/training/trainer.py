@@ -74,13 +74,14 @@ class _Plan:
         return len(self.index.active)
 
 
-def _plan(params: TrainParams) -> _Plan:
-    """Validate `params` against the data (no model) and resolve the design and the steps."""
+def _plan(params: TrainParams, build: bool = True) -> _Plan:
+    """Validate `params` against the data (no model) and resolve the design and the steps;
+    code-switching lexicons are built only if `build` (a plan checks that they can be)."""
     table = training_table(params.data)
     source = params.data if isinstance(params.data, str) else "the aligned training data"
     held_out = held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
-    index.augment(*augmentation(params, index))
+    index.augment(*augmentation(params, index, build))
     pairs_per_step = params.batching.batch_size * params.gradient_accumulation_steps * world_size()
     items = len(index.active)
     if params.budget == "steps":
@@ -104,7 +105,7 @@ def resolve(params: TrainParams) -> dict[str, Any]:
     `epochs` (steps * pairs per step / active items, to 4 decimals), `budget`. Raises the
     ParamsError training would. Pairs per step count this process's world size.
     """
-    plan = _plan(params)
+    plan = _plan(params, build=False)
     return {
         "languages": list(plan.index.languages),
         "pairs": plan.index.pair_names(),
