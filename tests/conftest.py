@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-import pytest
+# no hub here (nor in CI): a hub path fails at once instead of retrying for a minute
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from hbnb.data.store import data_root
+import pytest  # noqa: E402
+
+from hbnb.data.store import data_root  # noqa: E402
 
 TINY = Path(__file__).resolve().parent / "params" / "tiny.yaml"
 
