@@ -147,6 +147,22 @@ def test_verdicts_of_the_paper_claims_and_an_inconclusive_one(experiment: Path) 
     assert "hybrid ~ x-y on cross within 0.01" not in table.index  # no x-y runs: not applicable
 
 
+def test_a_claim_between_two_seed_groups_compares_them_directly(experiment: Path) -> None:
+    results = load_results(experiment)
+    claims = expand(
+        ["strategy-hybrid > strategy-x-x on cross", "hybrid > x-x on cross", "strategy-x-x > strategy-hybrid on cross"]
+    )
+    table = groups.verdicts(results, claims, n_resamples=400).set_index("claim")
+    by_group, by_strategy = table.loc["strategy-hybrid > strategy-x-x on cross"], table.loc["hybrid > x-x on cross"]
+    assert by_group.verdict == "supported" and by_group.context == "{}" and by_group.model == "use-m"
+    assert by_group.against == "strategy-x-x" and by_group.n_seeds == 3
+    assert np.allclose(
+        by_group[["effect", "low", "high", "p"]].astype(float),
+        by_strategy[["effect", "low", "high", "p"]].astype(float),
+    )
+    assert table.loc["strategy-x-x > strategy-hybrid on cross", "verdict"] == "refuted"
+
+
 def test_seen_unseen_splits_and_the_written_report_files(experiment: Path, tmp_path: Path) -> None:
     results = load_results(experiment)
     split = groups.group_summary(results, "xquad-r", split="seen->unseen", n_resamples=300, marks=False)

@@ -104,6 +104,12 @@ def test_q4_adds_code_switching_at_several_rates_and_bitext(plans, name: str) ->
     assert any(t["bitext"] for t in training) and any(not t["bitext"] and not t["code_switching"] for t in training)
     assert {"hybrid", "x-x"} <= strategies(plan) and (name.endswith("-cpu") or "x-y" in strategies(plan))
     assert set(trained(plan)[0]["params"]["data"]["evaluate"]) == {"mkqa", "mkqa-cs"}
+    # every addition is claimed against hybrid without one: claims between two seed groups
+    groups = {r["group"]: r["params"]["training"] for r in trained(plan)}
+    plain = next(g for g, t in groups.items() if "hybrid" in g and not t["code_switching"] and not t["bitext"])
+    added = {g for g, t in groups.items() if "hybrid" in g and (t["code_switching"] or t["bitext"])}
+    claims = load(PARAMS / f"{name}.yaml").claims
+    assert {f"{g} > {plain} on cross" for g in added} <= set(claims) and len(added) >= 3
 
 
 @pytest.mark.parametrize("name", ["q5-train-size", "q5-train-size-cpu"])

@@ -42,6 +42,7 @@ def plan(path: Path) -> subprocess.CompletedProcess:
         ("hybrid < x-x on rank_distance", "<", "x-x", "rank_distance", None),
         ("hybrid ~ x-x on mono within 0.01", "~", "x-x", "mono", 0.01),
         ("  hybrid best on multilingual ", "best", None, "multilingual", None),
+        ("hybrid > acs-0.5+bitext on cross", ">", "acs-0.5+bitext", "cross", None),
     ],
 )
 def test_claims_parse(text: str, relation: str, other: str | None, figure: str, margin: float | None) -> None:
@@ -76,8 +77,14 @@ def test_the_paper_block_expands_to_its_four_claims() -> None:
 
 
 def test_claims_must_name_trained_strategies_and_reported_figures(tmp_path: Path) -> None:
-    with pytest.raises(ParamsError, match=r"claims\[1\] \('hybrid > x-y on cross'\) names strategy 'x-y'"):
+    with pytest.raises(ParamsError, match=r"claims\[1\] \('hybrid > x-y on cross'\) names 'x-y', which is neither"):
         experiment.load(write(tmp_path, "c1", claims=["hybrid > x-x on cross", "hybrid > x-y on cross"]))
+    # two seed groups (run names without the seed) may be compared; a strategy with a group may not
+    assert experiment.load(write(tmp_path, "c5", claims=["strategy-hybrid > strategy-x-x on cross"])).claims
+    with pytest.raises(ParamsError, match=r"compares a strategy with a seed group; .*strategy-x-x, strategy-hybrid"):
+        experiment.load(write(tmp_path, "c6", claims=["hybrid > strategy-x-x on cross"]))
+    with pytest.raises(ParamsError, match=r"'best' ranks strategies only"):
+        experiment.load(write(tmp_path, "c7", claims=["strategy-hybrid best on cross"]))
     with pytest.raises(ParamsError, match=r"names figure 'nope', which no evaluation set"):
         experiment.load(write(tmp_path, "c2", claims=["hybrid > x-x on nope"]))
     with pytest.raises(ParamsError, match=r"claims.0: 'hybrid >> x-x on cross': .* is not a claim"):

@@ -1,7 +1,7 @@
 """Claims an experiment file states about its batch strategies, checked against its results.
 
 A claim is one line of a small grammar over strategy names (`batching.strategy`
-values) and headline figures of an evaluation set:
+values), or names of seed groups, and headline figures of an evaluation set:
 
 - `A > B on FIGURE` / `A < B on FIGURE`: A's figure is higher / lower than B's;
 - `A ~ B on FIGURE within M`: A and B are equivalent within a margin M (TOST);
@@ -13,6 +13,12 @@ FIGURE is a headline key of the evaluation set (`mono_map`, `cross_map`,
 `cross`, `multilingual`). The entry `paper` stands for `PAPER_CLAIMS`, the paper's four
 claims. Verdicts come from `hbnb.report.groups.verdicts`, per model, evaluation set
 and setting of the other swept factors, from the seed x item interval of the difference.
+
+A and B may instead name two seed groups of the file (a variant's name, or a run name
+without its seed, e.g. `hybrid-acs-0.5 > hybrid-none on cross`): the claim then compares
+those two configurations directly, once per evaluation set, whatever else differs
+between them (an addition to the training data, a model). A name that is a strategy of
+the file means the strategy; `best` ranks strategies only.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ PAPER_CLAIMS = (
 )
 BLOCKS = {"paper": PAPER_CLAIMS}
 
-_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"  # a strategy, a group (variant) name or a figure
 _PATTERN = re.compile(
     rf"^\s*(?P<a>{_NAME})\s+(?:(?P<rel>[<>~])\s+(?P<b>{_NAME})|(?P<best>best))\s+on\s+(?P<figure>{_NAME})"
     r"(?:\s+within\s+(?P<margin>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*$"
@@ -42,7 +48,7 @@ class Claim:
     """One parsed claim; `text` is how the file states it."""
 
     text: str
-    subject: str  # the strategy the claim is about (A)
+    subject: str  # the strategy (or seed group) the claim is about (A)
     relation: Literal[">", "<", "~", "best"]
     other: str | None  # B; None for "best"
     figure: str
@@ -68,7 +74,7 @@ def parse(text: str) -> Claim:
     if relation != "~" and margin is not None:
         raise ValueError(f"{text!r}: 'within' belongs to equivalence claims ('A ~ B on FIGURE within M') only")
     if match["b"] is not None and match["b"] == match["a"]:
-        raise ValueError(f"{text!r}: a claim compares two different strategies")
+        raise ValueError(f"{text!r}: a claim compares two different strategies (or groups)")
     return Claim(text.strip(), match["a"], relation, match["b"], match["figure"], margin)
 
 

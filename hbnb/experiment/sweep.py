@@ -66,11 +66,13 @@ def load(path: Path | str) -> ExperimentParams:
 
 
 def check_claims(params: ExperimentParams, specs: list[RunSpec], source: str) -> None:
-    """Each claim names strategies that runs of the file train and a figure an evaluation set reports."""
+    """Each claim names strategies that runs of the file train (or two of its seed groups) and a
+    figure an evaluation set reports."""
     from hbnb.evaluation.tasks import get_task
     from hbnb.experiment.claims import expand
 
     strategies = list(dict.fromkeys(s.train.batching.strategy for s in specs))
+    groups = list(dict.fromkeys(s.group for s in specs))
     figures = {
         name
         for spec in specs
@@ -80,10 +82,17 @@ def check_claims(params: ExperimentParams, specs: list[RunSpec], source: str) ->
     }
     for i, claim in enumerate(expand(params.claims)):
         missing = [x for x in claim.strategies if x not in strategies]
-        if missing:
+        by_group = claim.relation != "best" and all(x in groups for x in missing)
+        if missing and not by_group:
             raise ParamsError(
-                f"{source}: claims[{i}] ({claim.text!r}) names strategy {missing[0]!r}, which no run of this file "
-                f"trains; strategies here: {', '.join(strategies)}"
+                f"{source}: claims[{i}] ({claim.text!r}) names {missing[0]!r}, which is neither a strategy that a "
+                f"run of this file trains nor one of its seed groups; strategies here: {', '.join(strategies)}; "
+                f"groups: {', '.join(groups)}" + ("; 'best' ranks strategies only" if claim.relation == "best" else "")
+            )
+        if missing and not all(x in groups for x in claim.strategies):
+            raise ParamsError(
+                f"{source}: claims[{i}] ({claim.text!r}) compares a strategy with a seed group; name two strategies "
+                f"or two groups ({', '.join(groups)})"
             )
         if claim.relation == "best" and len(strategies) < 2:
             raise ParamsError(

@@ -312,13 +312,27 @@ def headline_for(dataset: str, figure: str) -> Headline | None:
 
 
 def verdicts(results: Results, claims: list[Claim], *, n_resamples: int = 2000) -> pd.DataFrame:
-    """One row per claim, model, evaluation set and context: effect, interval, p, verdict."""
+    """One row per claim, model, evaluation set and context: effect, interval, p, verdict. A claim
+    between two seed groups (not strategies) is one row per evaluation set, context `{}`."""
     rows = []
     for dataset in results.datasets:
-        for (model, context), members in families(results, dataset).items():
-            for claim in claims:
-                h = headline_for(dataset, claim.figure)
-                if h is None or any(s not in members for s in claim.strategies):
+        found = families(results, dataset)
+        strategies = {s for members in found.values() for s in members}
+        named = {g.name: g for g in seed_groups(results, dataset) if not g.baseline}
+        for claim in claims:
+            h = headline_for(dataset, claim.figure)
+            if h is None:
+                continue
+            if claim.relation != "best" and not set(claim.strategies) <= strategies:
+                if set(claim.strategies) <= set(named):  # two seed groups, compared directly
+                    a, b = named[claim.subject], named[str(claim.other)]
+                    model = a.model if a.model == b.model else f"{a.model} vs {b.model}"
+                    pair = {claim.subject: a, str(claim.other): b}
+                    judged = _judge(results, claim, h, pair, dataset, n_resamples)
+                    rows.append({"model": model, "dataset": dataset, "context": "{}", **judged})
+                continue
+            for (model, context), members in found.items():
+                if any(s not in members for s in claim.strategies):
                     continue
                 rows.append(
                     {
