@@ -179,3 +179,34 @@ def test_seen_unseen_splits_and_the_written_report_files(experiment: Path, tmp_p
     assert out.curves == [] and curves.factors(results) == []  # no ordered factor in this sweep
     html = (tmp_path / "summary.html").read_text()
     assert html.index("<h3>Claims</h3>") < html.index("<h3>xquad-r</h3>") and "▲" in html
+
+
+def test_the_findings_index_answers_each_claim_with_its_tally_and_clearest_effect(tmp_path: Path) -> None:
+    from hbnb.report.summary import findings_index
+
+    finding = tmp_path / "q9-thing"
+    finding.mkdir()
+    header = "# q9-thing\n\nQ9 (CPU budget): a thing\n\nQ9 on a CPU budget (2 cores): does <b>x</b> help? More.\n"
+    (finding / "summary.md").write_text(header)
+    rows = [
+        (2, -0.001, -0.002, -0.0005, 1.0, "refuted"),
+        (4, 0.003, 0.001, 0.005, 0.001, "supported"),
+        (8, 0.004, -0.001, 0.009, 0.06, "inconclusive"),
+    ]
+    pd.DataFrame(
+        [
+            {"model": "use-m", "dataset": "mkqa", "context": json.dumps({"batching.n_languages": n}),
+             "claim": "hybrid > x-x on cross", "figure": "cross-lingual mAP", "effect": e, "low": lo, "high": hi,
+             "against": "x-x", "p": p, "verdict": v, "reason": "", "n_seeds": 3}
+            for n, e, lo, hi, p, v in rows
+        ]
+    ).to_csv(finding / "verdicts.csv", index=False)  # fmt: skip
+    (tmp_path / "q8-none").mkdir()
+    (tmp_path / "q8-none" / "summary.md").write_text("# q8-none\n\nQ8: tables only\n\nHow big is it? Tables.\n")
+    text = findings_index(tmp_path).read_text()
+    assert text.index("## Answers") < text.index("## [q8-none]")
+    assert "| [q8-none](q8-none/summary.md) | How big is it? |  | no claims |  |" in text
+    assert (
+        "| [q9-thing](q9-thing/summary.md) | Does &lt;b>x&lt;/b> help? | hybrid > x-x on cross | "
+        "1 supported, 1 refuted, 1 inconclusive (of 3) | +0.0030 [+0.0010, +0.0050] (use-m, mkqa, n_languages=4) |"
+    ) in text

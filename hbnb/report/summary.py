@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hbnb.errors import DataFileError
@@ -205,8 +207,9 @@ def export_findings(report_folder: Path | str, out: Path | str) -> list[Path]:
 
 def findings_index(root: Path | str) -> Path:
     """`root/README.md`: the one-page answer of every finding under `root` (folders written by
-    `export_findings`): per finding, its question and every verdict with its effect and interval,
-    read from its verdicts.csv, linked to its summary.md. Nothing is typed by hand."""
+    `export_findings`): a table of question, claim, verdicts and the clearest effect with its
+    interval, then per finding every verdict, read from its verdicts.csv, linked to its
+    summary.md. Nothing is typed by hand."""
     root = Path(root)
     lines = [
         "# What we found",
@@ -218,24 +221,75 @@ def findings_index(root: Path | str) -> Path:
         "figures are not comparable with full-set ones.",
         "",
     ]
+    answers, sections = [], []
     for folder in sorted(p.parent for p in root.glob("*/summary.md")):
         text = (folder / "summary.md").read_text(encoding="utf-8").splitlines()
         title = text[0].lstrip("# ").strip()
         description = text[2].strip() if len(text) > 2 else ""
-        lines += [f"## [{title}]({folder.name}/summary.md)", "", description, ""]
+        link = f"[{title}]({folder.name}/summary.md)"
+        sections += [f"## {link}", "", description, ""]
         verdicts_csv = folder / "verdicts.csv"
         verdicts = pd.read_csv(verdicts_csv) if verdicts_csv.is_file() and verdicts_csv.stat().st_size else None
+        question = _question(text[4] if len(text) > 4 else "") or description
         if verdicts is None or verdicts.empty:
-            lines += ["No claims: read the tables and curves of the summary.", ""]
+            sections += ["No claims: read the tables and curves of the summary.", ""]
+            answers.append(
+                {"finding": link, "question": question, "claim": "", "verdicts": "no claims", "clearest": ""}
+            )
             continue
-        lines += [_markdown(verdict_table(verdicts)), ""]
+        sections += [_markdown(verdict_table(verdicts)), ""]
+        for claim, rows in verdicts.groupby("claim", sort=False):
+            answers.append({"finding": link, "question": question, "claim": claim, **_answer(rows)})
+    for k in range(len(answers) - 1, 0, -1):  # a finding's link and question once, then its claims
+        if answers[k]["finding"] == answers[k - 1]["finding"]:
+            answers[k]["finding"] = answers[k]["question"] = ""
+    if answers:
+        lines += ["## Answers", "", ANSWERS_NOTE, "", _markdown(pd.DataFrame(answers), raw=("finding",)), ""]
     path = root / "README.md"
-    write_text(path, "\n".join(lines))
+    write_text(path, "\n".join(lines + sections))
     return path
 
 
-def _markdown(frame: pd.DataFrame) -> str:
+ANSWERS_NOTE = (
+    "One row per claim of a finding: how its verdicts fell over the models, evaluation sets and settings it "
+    "was checked in, and the clearest effect (the one whose 95% interval lies farthest from zero), "
+    "where it was measured."
+)
+
+
+def _question(paragraph: str) -> str:
+    """The first sentence of a finding's header comment, without its 'Q1 on a CPU budget (...):' lead."""
+    match = re.match(r"^(?:[^:]*:\s+)?(.+?[?.])(?:\s|$)", paragraph.strip())
+    if not match:
+        return ""
+    sentence = match[1]
+    return sentence[0].upper() + sentence[1:]
+
+
+def _answer(rows: pd.DataFrame) -> dict[str, str]:
+    """The verdict tally of one claim's rows and its clearest effect, as table cells."""
+    counts = rows.verdict.value_counts()
+    tally = ", ".join(f"{counts[v]} {v}" for v in ("supported", "refuted", "inconclusive") if v in counts)
+    measured = rows.dropna(subset=["effect", "low", "high"])
+    if measured.empty:
+        return {"verdicts": f"{tally} (of {len(rows)})", "clearest": ""}
+    distance = np.where(measured.low > 0, measured.low, np.where(measured.high < 0, -measured.high, 0.0))
+    best = (
+        measured.iloc[int(np.argmax(distance))] if distance.max() > 0 else measured.loc[measured.effect.abs().idxmax()]
+    )
+    where = {k: v for k, v in json.loads(best.context).items() if v is not None}
+    place = ", ".join([str(best.dataset), *(f"{k.rsplit('.', 1)[-1]}={curves.short(v)}" for k, v in where.items())])
+    return {
+        "verdicts": f"{tally} (of {len(rows)})",
+        "clearest": f"{best.effect:+.4f} [{best.low:+.4f}, {best.high:+.4f}] ({best.model}, {place})",
+    }
+
+
+def _markdown(frame: pd.DataFrame, raw: tuple[str, ...] = ()) -> str:
+    """A Markdown table, every cell escaped except the `raw` columns (links hbnb wrote)."""
     cells = frame.astype(str).map(lambda v: _text(v).replace("|", "\\|"))
+    for name in raw:
+        cells[name] = frame[name].astype(str)
     rows = [[_text(c) for c in frame.columns], ["---"] * len(frame.columns), *cells.to_numpy().tolist()]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
