@@ -21,6 +21,7 @@ from pydantic import (
 
 from hbnb import designs
 from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
+from hbnb.data.aligned import AlignedData
 from hbnb.evaluation import tasks
 from hbnb.schema import (
     MAX_BATCH,
@@ -174,34 +175,6 @@ class BatchingParams(Params):
         return {canon(k): float(w) for k, w in v.items()}
 
 
-class AlignedData(Params):
-    """Training data as one data set per language whose rows are translations of each other
-    (row i of every language is item i), as translated corpora such as mMARCO are shipped."""
-
-    sources: dict[str, str] = Field(description="language -> a hub name (optionally 'name:config') or a local path")
-    split: str = "train"
-    columns: dict[str, str] = Field(
-        default_factory=lambda: {"query": "question", "positive": "passage"},
-        description="their column -> question, passage or negative",
-    )
-    limit: int | None = Field(None, ge=1, le=MAX_COUNT, description="use the first N rows of each language")
-
-    @field_validator("sources")
-    @classmethod
-    def _languages(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) < 1:
-            raise ValueError("give at least one language")
-        return {canon(k): src for k, src in v.items()}
-
-    @field_validator("columns")
-    @classmethod
-    def _targets(cls, v: dict[str, str]) -> dict[str, str]:
-        targets = set(v.values())
-        if not {"question", "passage"} <= targets or not targets <= {"question", "passage", "negative"}:
-            raise ValueError("map their columns onto question and passage (and optionally negative)")
-        return v
-
-
 class ValidationParams(Params):
     """A held-out slice of items whose loss picks the checkpoint (the paper: English validation loss)."""
 
@@ -234,6 +207,12 @@ class TrainingParams(Params):
     weight_decay: float = Field(0.01, ge=0, le=1.0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     scale: float = Field(20.0, gt=0, le=1000, description="MNRL scale, 1/temperature")
+    loss: Literal["mnrl", "cached-mnrl"] = Field(
+        "mnrl",
+        description="mnrl: MultipleNegativesRankingLoss; cached-mnrl: the same loss and gradients computed in "
+        "mini-batches (GradCache), so a large batch fits the memory of a mini-batch",
+    )
+    mini_batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="with cached-mnrl: texts encoded at once")
     max_seq_length: int | None = Field(None, ge=8, le=32768)
     gradient_accumulation_steps: int = Field(1, ge=1, le=4096)
     bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
@@ -256,7 +235,13 @@ class TrainingParams(Params):
                 f"save_steps ({self.save_steps}) must be a multiple of validation.every "
                 f"({self.validation.every}) to keep the best checkpoint"
             )
+        if self.loss == "mnrl" and "mini_batch_size" in self.model_fields_set:
+            raise ValueError("mini_batch_size is for loss: cached-mnrl; set that loss, or leave mini_batch_size out")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _plain_loss(handler(self))
 
 
 class TrainParams(TrainingParams):
@@ -273,9 +258,17 @@ class TrainParams(TrainingParams):
     batching: BatchingParams = Field(default_factory=BatchingParams)
 
     @model_serializer(mode="wrap")
-    def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a permission, not a result's parameter: left out when off, so runs recorded before it existed match
-        return drop_false(handler(self), "trust_remote_code")
+        return drop_false(_plain_loss(handler(self)), "trust_remote_code")
+
+
+def _plain_loss(data: dict[str, Any]) -> dict[str, Any]:
+    """The loss keys left out for plain MNRL (equal results), so runs recorded before they existed match."""
+    if data.get("loss") == "mnrl":
+        data.pop("loss")
+        data.pop("mini_batch_size", None)
+    return data
 
 
 # ----------------------------------------------------------------------------- experiments

@@ -7,6 +7,7 @@
 - `batch_log`: what each batch really held (`batches.jsonl`, `batch_mix.json`);
 - `trainer`: `train(params)` through `SentenceTransformerTrainer`, with resume; `resolve(params)`:
   the design and budget of a run, validated against its data without a model;
+- `losses`: the loss (`training.loss`): MNRL, or cached MNRL (GradCache) for large batches;
 - `distributed`: the process rank and world size under DDP.
 
 `hbnb.batching` (the module before this package) still imports, as this package.

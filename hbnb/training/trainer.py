@@ -1,9 +1,9 @@
 """Fine-tuning an encoder with a batch strategy, through sentence-transformers' own trainer.
 
 `train(params)` (and `hbnb train PARAMS.yaml`) runs `SentenceTransformerTrainer` with
-`MultipleNegativesRankingLoss`, the hbnb sampler plugged in through the trainer's
-batch-sampler hook, AdamW (lr 3e-5, weight decay 0.01: the paper's values) and the
-model's query/passage prefixes as the trainer's prompts. It checkpoints every N
+`MultipleNegativesRankingLoss` (or its cached form: `hbnb.training.losses`), the hbnb
+sampler plugged in through the trainer's batch-sampler hook, AdamW (lr 3e-5, weight decay
+0.01: the paper's values) and the model's query/passage prefixes as the trainer's prompts. It checkpoints every N
 steps and resumes from the last complete checkpoint when rerun on the same folder.
 
 Next to the model, in the output folder, it writes:
@@ -46,6 +46,7 @@ from hbnb.training.augment import augmentation
 from hbnb.training.batch_log import BatchLog, RecordingCollator, augmentation_mix, merge_batch_logs, realised_mix
 from hbnb.training.callbacks import Progress, StopWhenNonFinite
 from hbnb.training.distributed import process_rank, world_size
+from hbnb.training.losses import build_loss
 from hbnb.training.pairs import PairIndex
 from hbnb.training.sampler import SamplerFactory
 from hbnb.training.validation import held_out_items, validation_dataset
@@ -172,7 +173,6 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     """Build the model, loss, arguments and trainer; train or resume; write the run's records."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from hbnb import models
 
@@ -227,7 +227,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         report_to="none",
         disable_tqdm=True,
     )
-    loss = MultipleNegativesRankingLoss(model, scale=params.scale, gather_across_devices=distributed)
+    loss = build_loss(model, params, distributed)
     collator = RecordingCollator(preprocess_fn=model.preprocess, prompts=prompts or {}, index=index)
     log = BatchLog(out, collator, params.gradient_accumulation_steps)
     trainer = SentenceTransformerTrainer(
