@@ -353,6 +353,8 @@ def test_cli_evaluate_writes_every_output(tmp_path: Path) -> None:
             str(out),
             "--run-depth",
             "20",
+            "--max-items",
+            "300",  # 300 of its items: every output is written the same way for the whole set
         ],
         capture_output=True,
         text=True,
@@ -367,14 +369,18 @@ def test_cli_evaluate_writes_every_output(tmp_path: Path) -> None:
         table.columns
     )
     per_query = pd.read_parquet(out / "per_query.parquet")
-    assert len(per_query[per_query.cand_lang == "pool"]) == 1148 + 512
+    pool = table[(table.setting == "pool") & (table.query_lang == "all") & (table.metric == "map")]
+    n = int(pool.n_queries.item())
+    assert 300 <= n <= 600 and len(per_query[per_query.cand_lang == "pool"]) == n  # each item: en, maybe de
+    assert set(per_query[per_query.cand_lang == "pool"].query_lang) == {"en", "de"}
     run_lines = (out / "run.trec").read_text().splitlines()
-    assert len(run_lines) == (1148 + 512) * 20
+    assert len(run_lines) == n * 20
     qid, q0, doc, r, score, tag = run_lines[0].split()
     assert q0 == "Q0" and r == "1" and tag == "use-m" and float(score) > 0
-    assert len((out / "qrels.trec").read_text().splitlines()) == sum(
-        len(x) for x in load_retrieval("mlqa-r", ["en", "de"]).relevance["candidate_ids"]
-    )
+    qrels = [line.split() for line in (out / "qrels.trec").read_text().splitlines()]
+    assert {q for q, *_ in qrels} == set(per_query[per_query.cand_lang == "pool"].query_id) and len(qrels) >= n
+    relevant = dict(zip(*(load_retrieval("mlqa-r", ["en", "de"]).relevance[c] for c in ("query_id", "candidate_ids"))))
+    assert all(doc in relevant[q] for q, _, doc, _ in qrels)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["candidates"] == "sentence" and "tie_rule" in meta
     bad = subprocess.run(
