@@ -210,3 +210,15 @@ def test_the_findings_index_answers_each_claim_with_its_tally_and_clearest_effec
         "| [q9-thing](q9-thing/summary.md) | Does &lt;b>x&lt;/b> help? | hybrid > x-x on cross | "
         "1 supported, 1 refuted, 1 inconclusive (of 3) | +0.0030 [+0.0010, +0.0050] (use-m, mkqa, n_languages=4) |"
     ) in text
+
+
+def test_best_is_not_judged_in_a_family_with_one_strategy(tmp_path: Path) -> None:
+    root = tmp_path / "alone"
+    root.mkdir()
+    params = {"experiment": "alone", "data": {"evaluate": ["xquad-r"]}, "sweep": {"seed": [0, 1]}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    for seed in (0, 1):
+        name = f"seed-{seed}"
+        _write_run(root, name, _per_query(name, 0.0, 0.0, seed), {"batching.strategy": "hybrid", "seed": seed}, seed)
+    results = load_results(root)
+    assert groups.verdicts(results, expand(["hybrid best on cross"]), n_resamples=100).empty

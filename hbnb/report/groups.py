@@ -332,8 +332,8 @@ def verdicts(results: Results, claims: list[Claim], *, n_resamples: int = 2000) 
                     rows.append({"model": model, "dataset": dataset, "context": "{}", **judged})
                 continue
             for (model, context), members in found.items():
-                if any(s not in members for s in claim.strategies):
-                    continue
+                if any(s not in members for s in claim.strategies) or len(members) < 2:
+                    continue  # a strategy the claim names is not in this family, or it has none to compare
                 rows.append(
                     {
                         "model": model,

@@ -135,7 +135,7 @@ def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
                 "setting": ", ".join(f"{k}={curves.short(v)}" for k, v in context.items()),
                 "effect": effect + (f" vs {r.against}" if effect and r.against else ""),
                 "p": f"{r.p:.4f}" if not pd.isna(getattr(r, "p", float("nan"))) else "",
-                "n seeds": getattr(r, "n_seeds", ""),
+                "n seeds": "" if pd.isna(getattr(r, "n_seeds", float("nan"))) else int(r.n_seeds),
                 "verdict": r.verdict,
             }
         )
