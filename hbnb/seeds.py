@@ -26,6 +26,7 @@ STREAMS = {
     "lexicon-holdout": 11,  # the 10% of parallel lines held out to measure an induced lexicon
     "code-switch": 12,  # which words are switched, into which language, by which translation
     "bitext": 13,  # the bitext pairs of training batches and their directions (key: the epoch)
+    "bitext-slots": 14,  # where in an epoch the bitext batches go (key: the epoch)
 }
 
 

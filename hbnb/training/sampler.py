@@ -114,12 +114,15 @@ class HybridBatchSampler(DefaultBatchSampler):
         self.weights = raw / raw.sum()
 
     def __len__(self) -> int:
-        group = self.batch_size * self.world_size
-        n = len(self.index.active)
-        groups = math.ceil(n / group) if self.params.incomplete == "refill" else n // group
+        groups = self._qa_group_count()
         if self.index.bitext is not None:  # bitext groups come on top: the QA items still fill an epoch
             groups = math.ceil(groups / (1 - self.index.bitext.share))
         return groups * self.world_size
+
+    def _qa_group_count(self) -> int:
+        group = self.batch_size * self.world_size
+        n = len(self.index.active)
+        return math.ceil(n / group) if self.params.incomplete == "refill" else n // group
 
     def __iter__(self):
         for batch in self.batches(self.epoch):
@@ -131,18 +134,37 @@ class HybridBatchSampler(DefaultBatchSampler):
     def batches(self, epoch: int) -> list[Batch]:
         """The plan of one epoch: every batch with its kind, items and languages."""
         rng = seeds.rng(self.params.seed, "epoch", epoch)
-        pool = _Pool(rng.permutation(self.index.active), self.index.has, self.index.pair_ok())
-        need = self.batch_size * self.world_size
-        planned: list[Batch] = []
+        groups = self._qa_groups(rng)
         bitext = self.index.bitext
-        bitext_rng = seeds.rng(self.params.seed, "bitext", epoch) if bitext is not None else None
+        if bitext is None:
+            return [batch for group in groups for batch in group]
+        # bitext groups fill the epoch to its length at seeded places: an exact share, and never an
+        # epoch shorter than len(self) (the trainer would stop before max_steps)
+        total = len(self) // self.world_size
+        slots = set(
+            seeds.rng(self.params.seed, "bitext-slots", epoch)
+            .choice(total, total - len(groups), replace=False)
+            .tolist()
+        )
+        bitext_rng = seeds.rng(self.params.seed, "bitext", epoch)
         bitext_order: list[int] = []
-        while len(planned) < len(self):
-            if bitext is not None and rng.random() < bitext.share:
+        qa = iter(groups)
+        planned: list[Batch] = []
+        for slot in range(total):
+            if slot in slots:
                 for _ in range(self.world_size):  # each batch of the group: distinct sentences
                     pairs, directions = bitext.draw(bitext_rng, bitext_order, self.batch_size)
                     planned.append(Batch("bitext", pairs, directions, directions))
-                continue
+            else:
+                planned += next(qa)
+        return planned
+
+    def _qa_groups(self, rng: np.random.Generator) -> list[list[Batch]]:
+        """The QA batches of one epoch, a group of `world_size` batches (one per process) at a time."""
+        pool = _Pool(rng.permutation(self.index.active), self.index.has, self.index.pair_ok())
+        need = self.batch_size * self.world_size
+        groups: list[list[Batch]] = []
+        while len(groups) < self._qa_group_count():
             kind = self._kind(rng)
             lang = self._language(rng, pool, need) if kind == "mono" else None
             enough = pool.left_for(lang) >= need and not (kind == "mono" and lang is None)
@@ -153,10 +175,10 @@ class HybridBatchSampler(DefaultBatchSampler):
             items = pool.take(lang, need)
             if not enough:
                 items = np.concatenate([items, self._refill(rng, items, lang, need - len(items))])
-            planned += [self._batch(rng, kind, lang, part) for part in np.split(items, self.world_size)]
+            groups.append([self._batch(rng, kind, lang, part) for part in np.split(items, self.world_size)])
             if not enough:
                 break
-        return planned
+        return groups
 
     def _kind(self, rng: np.random.Generator) -> str:
         strategy = self.params.strategy
