@@ -176,6 +176,24 @@ def test_rerun_skips_every_finished_stage(tiny) -> None:
 
 
 @pytest.mark.slow
+def test_a_stage_made_again_makes_the_stages_that_read_it_run_again(tiny) -> None:
+    """Same parameters, new outputs (a run moved aside and retrained after a fix): its readers are stale."""
+    root, _, _ = tiny
+    record = root / "strategy-hybrid" / ".03_evaluate.done.json"
+    done = json.loads(record.read_text())
+    time.sleep(1)
+    record.write_text(json.dumps({**done, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    lines: list[str] = []
+    pipeline.run(TINY, root.parent, echo=lines.append)
+    assert sum("done earlier, skipped" in line for line in lines) == 6
+    assert "[7/7] report: redoing it: evaluate/strategy-hybrid was redone since" in lines
+    assert "[7/7] report: finished" in " ".join(lines)
+    lines.clear()
+    pipeline.run(TINY, root.parent, echo=lines.append)
+    assert sum("done earlier, skipped" in line for line in lines) == 7
+
+
+@pytest.mark.slow
 def test_a_failing_stage_keeps_earlier_outputs_and_the_next_run_continues(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     broken = write_experiment(

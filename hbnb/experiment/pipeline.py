@@ -211,6 +211,14 @@ def is_done(stage: Stage, fp: str) -> bool:
     return record.get("fingerprint") == fp and all((stage.folder / o).exists() for o in stage.outputs)
 
 
+def _finished(stage: Stage) -> str:
+    """When the stage's outputs were made ("YYYY-mm-dd HH:MM:SS", its completion record), or ""."""
+    try:
+        return str(json.loads(stage.record.read_text(encoding="utf-8")).get("finished", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable[[str], None] = print) -> Path:
     """Execute (or resume) an experiment; returns its index.html."""
     params_path = Path(params_path)
@@ -229,15 +237,20 @@ def _run_locked(
     stages = plan(params, params_path, reports)
     write_text(root / "params.yaml", params_path.read_text(encoding="utf-8"))
     fingerprints: dict[str, str] = {}
+    finished: dict[str, str] = {}  # when each stage's outputs were made: a stage redone makes its readers stale
     start = time.perf_counter()
     try:
         for i, stage in enumerate(stages, 1):
             fp = fingerprint(stage, fingerprints, notebooks)
             fingerprints[stage.key] = fp
             label = f"[{i}/{len(stages)}] {stage.key}"
-            if is_done(stage, fp):
+            redone = [d for d in stage.depends if finished.get(d, "") > _finished(stage)]
+            if is_done(stage, fp) and not redone:
+                finished[stage.key] = _finished(stage)
                 echo(f"{label}: done earlier, skipped")
                 continue
+            if is_done(stage, fp):
+                echo(f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since")
             moved = set_aside_stale(stage, root)
             if moved is not None:
                 echo(
@@ -246,6 +259,7 @@ def _run_locked(
                 )
             echo(f"{label}: running ({_clock(time.perf_counter() - start)} elapsed)")
             _execute(stage, notebooks, fp)
+            finished[stage.key] = _finished(stage)
             echo(f"{label}: finished ({_clock(time.perf_counter() - start)} elapsed)")
     finally:
         index = write_index(root, stages)
