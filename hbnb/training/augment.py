@@ -10,12 +10,13 @@
   samplers' "no two translations of one item in a batch" and a batch's kind (from the
   unswitched languages) are unchanged.
 - `BitextPool` (the `training.bitext` block): translation pairs of the chosen
-  languages from parallel text, as extra codes after the QA pair codes. A `share` of
-  the batch groups are bitext batches (every example cross-lingual, a random
-  direction); a batch never holds two pairs of one *sentence group* (pairs sharing
-  their English side, as WMT22's en->xx lines do, or their first side without
-  English). With strategy `random` bitext codes are a `share` of the examples, and
-  sentence-transformers' sampler keeps equal texts out of one batch.
+  languages from parallel text, as extra codes after the QA pair codes. Bitext groups
+  come on top of an epoch's QA groups, as many as make them a `share` of the epoch, at
+  seeded places (every example cross-lingual, a random direction); a batch never holds
+  two pairs of one *sentence group* (pairs sharing their English side, as WMT22's en->xx
+  lines do, or their first side without English). With strategy `random` bitext codes
+  are a `share` of the examples, and sentence-transformers' sampler keeps equal texts out
+  of one batch.
 """
 
 from __future__ import annotations
