@@ -289,10 +289,10 @@ def route(
                 f"({' and '.join(missing)} not covered either); {fix}"
             )
     for x, y in legs if read else []:  # a user's files are cheap to read: a malformed one is refused up front
-        for s in sources:
-            if frozenset((x, y)) in covered_pairs(s) and isinstance(s, LexiconFile):
+        for s in (s for s in sources if frozenset((x, y)) in covered_pairs(s)):
+            if isinstance(s, LexiconFile):
                 _read_lexicon_file(s)
-            elif frozenset((x, y)) in covered_pairs(s) and isinstance(s, ParallelText) and s.files:
+            elif isinstance(s, ParallelText) and s.files:
                 parallel_lines(s, x, y)
     return [f"{x}-{y}" for x, y in legs]
 

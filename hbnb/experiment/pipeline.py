@@ -244,12 +244,13 @@ def _run_locked(
             fp = fingerprint(stage, fingerprints, notebooks)
             fingerprints[stage.key] = fp
             label = f"[{i}/{len(stages)}] {stage.key}"
-            redone = [d for d in stage.depends if finished.get(d, "") > _finished(stage)]
-            if is_done(stage, fp) and not redone:
-                finished[stage.key] = _finished(stage)
+            made, done = _finished(stage), is_done(stage, fp)
+            redone = [d for d in stage.depends if finished.get(d, "") > made]
+            if done and not redone:
+                finished[stage.key] = made
                 echo(f"{label}: done earlier, skipped")
                 continue
-            if is_done(stage, fp):
+            if done:
                 echo(f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since")
             moved = set_aside_stale(stage, root)
             if moved is not None:
