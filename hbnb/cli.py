@@ -166,7 +166,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hbnb.experiment.pipeline import main_run
 
-    return main_run(args.params, args.reports, show_plan=args.plan)
+    flags = {"partition": args.partition, "time_min": args.time_min, "gpus_per_job": args.gpus_per_job}
+    cluster = {k: v for k, v in flags.items() if v is not None}
+    return main_run(args.params, args.reports, args.plan, args.executor, args.jobs, cluster)
 
 
 def _findings(args: argparse.Namespace) -> int:
@@ -282,6 +284,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the file against its data and print the planned runs as JSON (name, group, seed, "
         "resolved params); run nothing",
     )
+    run.add_argument(
+        "--executor",
+        choices=["local", "slurm"],
+        default="local",
+        help="local: this machine (default); slurm: one job per run through submitit, as the file's "
+        "cluster: block asks (the command waits for the jobs)",
+    )
+    run.add_argument(
+        "--jobs",
+        type=int,
+        help="local: worker processes running independent runs at once, one GPU each (default: one per GPU, "
+        "else 1, i.e. in this process); slurm: jobs queued at once",
+    )
+    run.add_argument("--partition", help="slurm: the partition (overrides cluster.partition)")
+    run.add_argument("--time-min", type=int, help="slurm: each job's time limit in minutes (cluster.time_min)")
+    run.add_argument("--gpus-per-job", type=int, help="slurm: GPUs of each training job (cluster.gpus_per_job)")
     run.set_defaults(func=_run)
 
     findings = commands.add_parser(

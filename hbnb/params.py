@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from hbnb import designs
+from hbnb.cluster import ClusterParams
 from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
 from hbnb.data.aligned import AlignedData
 from hbnb.evaluation import tasks
@@ -367,6 +368,7 @@ class ExperimentParams(Params):
     )
     report: ReportParams = Field(default_factory=ReportParams)
     keep_checkpoints: bool = Field(False, description="keep training checkpoints after a run finishes")
+    cluster: ClusterParams | None = Field(None, description="the jobs of `hbnb run --executor slurm` (hbnb.cluster)")
     claims: list[Annotated[str, AfterValidator(_claim)]] = Field(
         default_factory=list,
         description="claims about the strategies, e.g. 'hybrid > x-x on cross' or 'paper' (hbnb.experiment.claims)",
@@ -374,7 +376,8 @@ class ExperimentParams(Params):
 
     @model_serializer(mode="wrap")
     def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return drop_false(handler(self), "trust_remote_code")
+        out = drop_false(handler(self), "trust_remote_code")
+        return out if out.get("cluster") is not None else {k: v for k, v in out.items() if k != "cluster"}
 
     @field_validator("experiment")
     @classmethod

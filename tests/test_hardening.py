@@ -391,7 +391,7 @@ def test_a_report_built_from_hostile_names_runs_no_script_in_a_browser(
     params = experiment.load(path)
     stages = pipeline.plan(params, path, reports)
     data_stage = stages[0]
-    pipeline._execute(data_stage, pipeline.notebooks_dir(), "test")
+    pipeline.execute(data_stage, pipeline.notebooks_dir(), "test")
     index = pipeline.write_index(reports / "hostile", stages)
     from playwright.sync_api import sync_playwright
 
@@ -495,6 +495,7 @@ def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_pat
 
     from hbnb import experiment
     from hbnb.experiment import pipeline
+    from hbnb.experiment.archive import set_aside_stale
     from hbnb.training.trainer import _claim_output_dir
 
     reports = tmp_path / "reports"
@@ -515,25 +516,25 @@ def test_an_edited_file_sets_the_earlier_run_aside_instead_of_a_dead_end(tmp_pat
 
     with pytest.raises(Exception, match="holds a run with other parameters"):  # the dead end training alone meets
         _claim_output_dir(run / "train", TrainParams.model_validate(stage.inputs["train"]))
-    moved = pipeline.set_aside_stale(stage, root)
+    moved = set_aside_stale(stage, root)
     assert moved is not None and moved.parent == root / "archive" and moved.name.endswith("-strategy-x-x")
     assert (moved / "train" / "model").is_dir() and (moved / "eval" / "mlqa-r").is_dir()  # kept, not deleted
     assert not run.exists()  # the edited run starts clean
-    assert pipeline.set_aside_stale(stage, root) is None  # nothing left in the way
+    assert set_aside_stale(stage, root) is None  # nothing left in the way
     # the same parameters from a moved reports folder resume instead of starting over
     (run / "train" / "model").mkdir(parents=True)
     moved_dir = {**stage.inputs["train"], "output_dir": "/elsewhere/train"}
     (run / "train" / "params.yaml").write_text(yaml.safe_dump(moved_dir, sort_keys=False))
-    assert pipeline.set_aside_stale(stage, root) is None
+    assert set_aside_stale(stage, root) is None
     _claim_output_dir(run / "train", TrainParams.model_validate(stage.inputs["train"]))
     assert yaml.safe_load((run / "train" / "params.yaml").read_text())["output_dir"] == str(run / "train")
     # an evaluation finished with other inputs is set aside too; reports read */eval only, not archive/
     (run / "eval" / "tatoeba").mkdir(parents=True)
     same = json.loads(json.dumps(eval_stage.inputs, default=str))
     eval_stage.record.write_text(json.dumps({"fingerprint": "earlier", "inputs": same}))
-    assert pipeline.set_aside_stale(eval_stage, root) is None  # same inputs (a new notebook): redone in place
+    assert set_aside_stale(eval_stage, root) is None  # same inputs (a new notebook): redone in place
     eval_stage.record.write_text(json.dumps({"fingerprint": "earlier", "inputs": {**same, "run_depth": 5}}))
-    moved_eval = pipeline.set_aside_stale(eval_stage, root)
+    moved_eval = set_aside_stale(eval_stage, root)
     assert moved_eval is not None and (moved_eval / "tatoeba").is_dir() and not (run / "eval").exists()
 
 

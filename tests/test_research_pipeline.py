@@ -151,7 +151,7 @@ def test_report_over_variants_that_evaluate_different_sets_and_runs_not_in_the_f
     shutil.copyfile(path, root / "params.yaml")
     stages = pipeline.plan(experiment.load(path), path, tmp_path / "reports")
     report = next(s for s in stages if s.key == "report")
-    pipeline._execute(report, pipeline.notebooks_dir(), "test")
+    pipeline.execute(report, pipeline.notebooks_dir(), "test")
     summary = pd.read_csv(root / "report" / "summary.csv")
     assert set(summary[summary.dataset == "mlqa-r"].group) == {
         "on-mlqa_strategy-x-x",

@@ -33,10 +33,9 @@ from typing import Any
 import yaml
 
 from hbnb.errors import FolderBusyError, HbnbError
-from hbnb.experiment.archive import set_aside_stale
 from hbnb.experiment.sweep import RunSpec, baselines, designs, group_name, load, runs
 from hbnb.files import exclusive, write_text
-from hbnb.params import ExperimentParams
+from hbnb.params import ExperimentParams, validate
 
 KERNEL = "python3"
 
@@ -211,7 +210,7 @@ def is_done(stage: Stage, fp: str) -> bool:
     return record.get("fingerprint") == fp and all((stage.folder / o).exists() for o in stage.outputs)
 
 
-def _finished(stage: Stage) -> str:
+def finished_at(stage: Stage) -> str:
     """When the stage's outputs were made ("YYYY-mm-dd HH:MM:SS", its completion record), or ""."""
     try:
         return str(json.loads(stage.record.read_text(encoding="utf-8")).get("finished", ""))
@@ -219,57 +218,42 @@ def _finished(stage: Stage) -> str:
         return ""
 
 
-def run(params_path: Path | str, reports: Path | str = "reports", echo: Callable[[str], None] = print) -> Path:
-    """Execute (or resume) an experiment; returns its index.html."""
+def run(
+    params_path: Path | str,
+    reports: Path | str = "reports",
+    echo: Callable[[str], None] = print,
+    executor: str = "local",
+    jobs: int | None = None,
+    cluster: dict[str, Any] | None = None,
+) -> Path:
+    """Execute (or resume) an experiment; returns its index.html.
+
+    `executor`/`jobs`: "local" with one worker (the default without GPUs) runs every stage in
+    this process; more workers run independent runs in parallel; "slurm" submits a job per run
+    (`hbnb.experiment.executors`). `cluster`: keys that override the file's `cluster:` block.
+    """
+    from hbnb.cluster import ClusterParams
+    from hbnb.experiment.schedule import drive
+
     params_path = Path(params_path)
     params = load(params_path)
     designs(runs(params, str(params_path)), str(params_path))  # refuse impossible designs before any stage
     reports = Path(reports).resolve()
     root = reports / params.experiment
+    settings = params.cluster
+    if cluster:
+        base = settings.model_dump() if settings is not None else {}
+        settings = validate(ClusterParams, {**base, **cluster}, f"{params_path} (cluster: with the command's flags)")
     with exclusive(root, "being run by another `hbnb run`", RunLockedError):
-        return _run_locked(params, params_path, root, reports, echo)
+        return drive(params, params_path, root, plan(params, params_path, reports), executor, jobs, settings, echo)
 
 
-def _run_locked(
-    params: ExperimentParams, params_path: Path, root: Path, reports: Path, echo: Callable[[str], None]
-) -> Path:
-    notebooks = notebooks_dir()
-    stages = plan(params, params_path, reports)
-    write_text(root / "params.yaml", params_path.read_text(encoding="utf-8"))
-    fingerprints: dict[str, str] = {}
-    finished: dict[str, str] = {}  # when each stage's outputs were made: a stage redone makes its readers stale
-    start = time.perf_counter()
-    try:
-        for i, stage in enumerate(stages, 1):
-            fp = fingerprint(stage, fingerprints, notebooks)
-            fingerprints[stage.key] = fp
-            label = f"[{i}/{len(stages)}] {stage.key}"
-            made, done = _finished(stage), is_done(stage, fp)
-            redone = [d for d in stage.depends if finished.get(d, "") > made]
-            if done and not redone:
-                finished[stage.key] = made
-                echo(f"{label}: done earlier, skipped")
-                continue
-            if done:
-                echo(f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since")
-            moved = set_aside_stale(stage, root)
-            if moved is not None:
-                echo(
-                    f"{label}: the earlier {stage.key} was made with other parameters; moved to "
-                    f"{moved.relative_to(root).as_posix()} (kept, not in the report)"
-                )
-            echo(f"{label}: running ({_clock(time.perf_counter() - start)} elapsed)")
-            _execute(stage, notebooks, fp)
-            finished[stage.key] = _finished(stage)
-            echo(f"{label}: finished ({_clock(time.perf_counter() - start)} elapsed)")
-    finally:
-        index = write_index(root, stages)
-    echo(f"experiment {params.experiment}: {index}")
-    return index
+def execute(stage: Stage, notebooks: Path, fp: str, processes: int = 1) -> None:
+    """Run one notebook into its folder; export HTML either way; record success last.
 
-
-def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
-    """Run one notebook into its folder; export HTML either way; record success last."""
+    `processes` > 1: a training stage first trains with that many DDP processes (torchrun);
+    its notebook then finds the finished run and shows it.
+    """
     import papermill
 
     stage.folder.mkdir(parents=True, exist_ok=True)
@@ -290,6 +274,13 @@ def _execute(stage: Stage, notebooks: Path, fp: str) -> None:
                 indent=2,
             ),
         )
+        if processes > 1:
+            from hbnb.experiment.executors import torchrun
+
+            try:
+                torchrun(Path(stage.parameters["params_path"]), processes)
+            except HbnbError as exc:
+                raise StageFailed(f"stage {stage.key} failed: {exc}") from None
     try:
         papermill.execute_notebook(
             str(notebooks / stage.notebook),
@@ -370,12 +361,19 @@ td,th{{border:1px solid #ccc;padding:4px 8px}} .done{{color:#070}} .failed{{colo
     return write_text(root / "index.html", page)
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}:{secs:02d}"
 
 
-def main_run(path: str, reports: str, show_plan: bool = False) -> int:
+def main_run(
+    path: str,
+    reports: str,
+    show_plan: bool = False,
+    executor: str = "local",
+    jobs: int | None = None,
+    cluster: dict[str, Any] | None = None,
+) -> int:
     """The `hbnb run` command body: one clear line per problem, exit 1 when a stage failed.
 
     `show_plan`: validate everything and print the planned runs as JSON; run nothing.
@@ -386,7 +384,7 @@ def main_run(path: str, reports: str, show_plan: bool = False) -> int:
         print(json.dumps(plan_json(load(path), path), indent=2, ensure_ascii=False))
         return 0
     try:
-        run(path, reports)
+        run(path, reports, executor=executor, jobs=jobs, cluster=cluster)
     except StageFailed as exc:
         print(f"hbnb: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,150 @@
+"""The scheduler of `hbnb run`: which stages of an experiment to (re)do, started as tasks on an
+engine (`hbnb.experiment.executors`) as soon as every stage they read is finished."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hbnb.cluster import ClusterParams
+from hbnb.experiment.archive import set_aside_stale
+from hbnb.experiment.executors import Engine, Inline, Task, engine, tasks
+from hbnb.experiment.pipeline import (
+    Stage,
+    StageFailed,
+    clock,
+    fingerprint,
+    finished_at,
+    is_done,
+    notebooks_dir,
+    write_index,
+)
+from hbnb.files import write_text
+from hbnb.params import ExperimentParams
+
+
+def drive(
+    params: ExperimentParams,
+    params_path: Path,
+    root: Path,
+    stages: list[Stage],
+    executor: str,
+    jobs: int | None,
+    cluster: ClusterParams | None,
+    echo: Callable[[str], None],
+) -> Path:
+    """Run the stages on the engine of `executor`/`jobs`/`cluster`; returns the index page."""
+    start = time.perf_counter()
+    labels = {s.key: f"[{i}/{len(stages)}] {s.key}" for i, s in enumerate(stages, 1)}
+
+    def said(what: str) -> Callable[[Stage], None]:
+        return lambda stage: echo(f"{labels[stage.key]}: {what} ({clock(time.perf_counter() - start)} elapsed)")
+
+    runner = engine(executor, jobs, cluster, root, (said("running"), said("finished")))
+    try:
+        return _drive(params, params_path, root, stages, runner, echo, start)
+    finally:
+        runner.close()
+
+
+def _drive(
+    params: ExperimentParams,
+    params_path: Path,
+    root: Path,
+    stages: list[Stage],
+    runner: Engine,
+    echo: Callable[[str], None],
+    start: float,
+) -> Path:
+    """Start each task once what it reads is finished; after a failure start nothing new, let the
+    running tasks finish, then raise the first failure."""
+    notebooks = notebooks_dir()
+    write_text(root / "params.yaml", params_path.read_text(encoding="utf-8"))
+    fingerprints: dict[str, str] = {}
+    for stage in stages:
+        fingerprints[stage.key] = fingerprint(stage, fingerprints, notebooks)
+    labels = {s.key: f"[{i}/{len(stages)}] {s.key}" for i, s in enumerate(stages, 1)}
+    finished: dict[str, str] = {}  # when each stage's outputs were made: a stage redone makes its readers stale
+    complete: set[str] = set()
+    pending = tasks(stages)
+    running: dict[Any, Task] = {}
+    failures: list[str] = []
+    if not isinstance(runner, Inline):
+        echo(f"experiment {params.experiment}: {len(pending)} tasks on {runner.where}")
+    try:
+        while pending or running:
+            for task in [t for t in pending if t.depends <= complete]:
+                if failures or len(running) >= runner.slots:
+                    break
+                pending.remove(task)
+                todo = _to_run(task, fingerprints, finished, labels, root, echo)
+                if not todo:
+                    complete.update(task.keys)
+                    continue
+                for stage in todo if not isinstance(runner, Inline) else []:
+                    echo(f"{labels[stage.key]}: queued ({clock(time.perf_counter() - start)} elapsed)")
+                work = Task(task.name, todo, task.depends)
+                running[runner.submit(work, notebooks, fingerprints)] = task
+                if isinstance(runner, Inline):
+                    break  # it ran already: look again at what is ready
+            if not running:
+                if any(t.depends <= complete for t in pending) and not failures:
+                    continue
+                break
+            runner.wait(list(running))
+            for handle in [h for h in running if h.done()]:
+                task = running.pop(handle)
+                outcome = handle.outcome()
+                for stage in task.stages:
+                    if stage.key in outcome.seconds:
+                        finished[stage.key] = finished_at(stage)
+                        if not isinstance(runner, Inline):
+                            echo(
+                                f"{labels[stage.key]}: finished in {clock(outcome.seconds[stage.key])} "
+                                f"({clock(time.perf_counter() - start)} elapsed)"
+                            )
+                if outcome.error is not None:
+                    failures.append(outcome.error)
+                else:
+                    complete.update(task.keys)
+    finally:
+        index = write_index(root, stages)
+    if failures:
+        more = f" ({len(failures) - 1} more tasks failed; see {index})" if len(failures) > 1 else ""
+        raise StageFailed(failures[0] + more)
+    echo(f"experiment {params.experiment}: {index}")
+    return index
+
+
+def _to_run(
+    task: Task,
+    fingerprints: dict[str, str],
+    finished: dict[str, str],
+    labels: dict[str, str],
+    root: Path,
+    echo: Callable[[str], None],
+) -> list[Stage]:
+    """The stages of `task` to (re)do: not done, or made before a stage they read was redone, or
+    reading a stage of the task that runs. The others are skipped, with one line each."""
+    todo: list[Stage] = []
+    for stage in task.stages:
+        fp = fingerprints[stage.key]
+        made, done = finished_at(stage), is_done(stage, fp)
+        redone = [d for d in stage.depends if finished.get(d, "") > made]
+        label = labels[stage.key]
+        if done and not redone and not any(d in {s.key for s in todo} for d in stage.depends):
+            finished[stage.key] = made
+            echo(f"{label}: done earlier, skipped")
+            continue
+        if done and redone:
+            echo(f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since")
+        moved = set_aside_stale(stage, root)
+        if moved is not None:
+            echo(
+                f"{label}: the earlier {stage.key} was made with other parameters; moved to "
+                f"{moved.relative_to(root).as_posix()} (kept, not in the report)"
+            )
+        todo.append(stage)
+    return todo
