@@ -325,6 +325,9 @@ class ReportParams(Params):
         2000, ge=100, le=100_000, description="bootstrap / randomization resamples (at most 100,000)"
     )
     run_depth: int = Field(100, ge=1, le=100_000, description="candidates per query in each pool run.trec")
+    backend: Literal["torch", "openvino", "openvino-bf16"] = Field(
+        "torch", description="what runs the encoder at evaluation (hbnb.models.backends)"
+    )
 
 
 # keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together

@@ -40,7 +40,7 @@ def model_fingerprint(model: SentenceTransformer) -> str:
         json.dumps([type(m).__module__ + "." + type(m).__name__ for m in model]),
         json.dumps(model.prompts, sort_keys=True),
         str(model.max_seq_length),
-    )
+    ) + ((backend,) if (backend := getattr(model, "_hbnb_backend", "torch")) != "torch" else ())
     key = (header, tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape)) for name, t in state))
     memo = getattr(model, "_hbnb_fingerprint", None)
     if memo is not None and memo[0] == key:

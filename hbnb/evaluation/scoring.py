@@ -145,6 +145,7 @@ def evaluate(
             "tie_rule": TIE_RULE,
             "wall_time_s": round(time.perf_counter() - start, 3),
             **({"max_items": max_items} if max_items else {}),
+            **({"backend": backend} if (backend := getattr(model, "_hbnb_backend", "torch")) != "torch" else {}),
         }
     )
     return evaluation
@@ -164,6 +165,7 @@ def evaluate_to(
     label: str | None = None,
     max_items: dict[str, int] | None = None,
     trust_remote_code: bool = False,
+    backend: str = "torch",
 ) -> dict[str, Evaluation]:
     """Load a model once, evaluate it on each data set into `folder/<data set>/`, and record the run.
 
@@ -174,7 +176,9 @@ def evaluate_to(
     from hbnb import models
 
     folder = Path(folder)
-    model = models.load(model_spec, trust_remote_code=trust_remote_code)
+    from hbnb.models.backends import with_backend
+
+    model = with_backend(models.load(model_spec, trust_remote_code=trust_remote_code), backend, model_spec)
     results = {}
     for name in datasets:
         result = evaluate(

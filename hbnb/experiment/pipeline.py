@@ -173,9 +173,11 @@ def _evaluate_stage(
         "baseline": baseline,
         "max_items": dict(data.max_items),
         "trust_remote_code": params.trust_remote_code,
+        "backend": params.report.backend,
     }
-    # without max_items (trust_remote_code) the inputs are as before it existed
-    inputs = {k: v for k, v in parameters.items() if k not in ("max_items", "trust_remote_code") or v}
+    # without max_items (trust_remote_code, a backend other than torch) the inputs are as before they existed
+    unset = {"max_items": {}, "trust_remote_code": False, "backend": "torch"}
+    inputs = {k: v for k, v in parameters.items() if k not in unset or v != unset[k]}
     return Stage(
         f"evaluate/{name}",
         "03_evaluate.ipynb",
