@@ -73,6 +73,11 @@ def test_a_short_hybrid_run_lowers_the_validation_loss_and_records_everything(tm
     assert yaml.safe_load((out / "params.yaml").read_text())["batching"]["languages"] == PAPER_LANGS
     log = batch_log(out)
     assert [s for s, *_ in log] == list(range(1, 31))
+    rows = [json.loads(line) for line in (out / "batches.jsonl").read_text().splitlines()]
+    times = [r["time"] for r in rows]  # when each step ended: the benchmarks' steady-state throughput
+    assert times == sorted(times) and times[-1] - times[0] < run["wall_time_s"]
+    # the tokens each batch put through the encoder: at least one per text, at most its padded length
+    assert all(2 * r["size"] <= r["tokens"] <= 2 * r["size"] * 512 for r in rows)
     mix = json.loads((out / "batch_mix.json").read_text())
     assert mix["batches"] == 30 and 0 < mix["mono_share"] < 1
     assert sum(mix["examples_per_pair"].values()) == 30 * 32

@@ -8,6 +8,7 @@ logs into `batches.jsonl`, and `realised_mix` summarises it (`batch_mix.json`).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,12 @@ class RecordingCollator(SentenceTransformerDataCollator):
                 record["eligible_words"] = sum(a.get("eligible", 0) for a in augmented)
                 record["words_replaced"] = dict(sorted(words.items()))
             self.records.append(record)
-        return super().__call__(features)
+        batch = super().__call__(features)
+        if codes and self.index is not None:
+            masks = [v for k, v in batch.items() if k.endswith("attention_mask")]
+            if masks:  # tokens the encoder saw (query and passage; padding not counted): throughput in tokens/s
+                record["tokens"] = int(sum(int(m.sum()) for m in masks))
+        return batch
 
 
 def realised_mix(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -138,10 +144,14 @@ class BatchLog(TrainerCallback):
         write_text(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: D102 - trainer hook
+        now = round(time.time(), 3)  # when the step ended: steady-state throughput from the log
         taken = self.collator.records[: self.per_step]
         del self.collator.records[: self.per_step]
         with open(self.path, "a", encoding="utf-8") as fh:
             for micro, record in enumerate(taken):
                 fh.write(
-                    json.dumps({"step": state.global_step, "rank": process_rank(), "micro": micro, **record}) + "\n"
+                    json.dumps(
+                        {"step": state.global_step, "rank": process_rank(), "micro": micro, "time": now, **record}
+                    )
+                    + "\n"
                 )
