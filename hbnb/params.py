@@ -216,7 +216,9 @@ class TrainingParams(Params):
     mini_batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="with cached-mnrl: texts encoded at once")
     max_seq_length: int | None = Field(None, ge=8, le=32768)
     gradient_accumulation_steps: int = Field(1, ge=1, le=4096)
-    bf16: Literal["auto"] | bool = Field("auto", description="auto: when a GPU supports it")
+    bf16: Literal["auto"] | bool = Field(
+        "auto", description="auto: bf16 on a GPU that has it, fp16 on older GPUs, fp32 on CPU (training.precision)"
+    )
     freeze_word_embeddings: bool = False
     save_steps: int = Field(50, ge=1, le=MAX_STEPS)
     save_total_limit: int = Field(2, ge=1, le=1000)

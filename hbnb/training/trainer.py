@@ -48,6 +48,7 @@ from hbnb.training.callbacks import Progress, StopWhenNonFinite
 from hbnb.training.distributed import process_rank, world_size
 from hbnb.training.losses import build_loss
 from hbnb.training.pairs import PairIndex
+from hbnb.training.precision import mixed_precision, precision_name
 from hbnb.training.sampler import SamplerFactory
 from hbnb.training.validation import held_out_items, validation_dataset
 
@@ -190,11 +191,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     }
 
     distributed = world_size() > 1
-    bf16 = (
-        params.bf16
-        if isinstance(params.bf16, bool)
-        else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    )
+    precision = mixed_precision(params.bf16)
     validating = eval_dataset is not None and params.validation is not None
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out),
@@ -206,7 +203,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         weight_decay=params.weight_decay,
         warmup_steps=int(round(params.warmup_ratio * plan.steps)),
         optim="adamw_torch",
-        bf16=bf16,
+        **precision,
         seed=params.seed,
         data_seed=params.seed,
         logging_steps=1,
@@ -317,6 +314,7 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
         "wall_time_s": round(wall, 3),
         "pairs_per_second": round(pairs / wall, 2) if wall > 0 else None,
         "processes": world,
+        "precision": precision_name(mixed_precision(params.bf16)),
         "parameters": models.parameter_counts(trainer.model),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_validation_loss": trainer.state.best_metric,

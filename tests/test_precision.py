@@ -1,0 +1,33 @@
+"""`training.bf16` resolved against the device: bf16, fp16 or fp32, and TF32 where a GPU has it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hbnb.training.precision import mixed_precision, precision_name
+
+
+def _gpu(monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], bf16: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+
+
+def test_auto_on_this_cpu_is_fp32() -> None:
+    assert not torch.cuda.is_available()  # the tests' machine; a GPU machine is covered below
+    assert mixed_precision("auto") == {"bf16": False, "fp16": False, "tf32": None}
+    assert precision_name(mixed_precision("auto")) == "fp32"
+    assert mixed_precision(True) == {"bf16": True, "fp16": False, "tf32": None}  # asked for: CPU autocast
+
+
+@pytest.mark.parametrize(
+    ("capability", "bf16", "expected"),
+    [((9, 0), True, "bf16+tf32"), ((8, 0), True, "bf16+tf32"), ((7, 0), False, "fp16"), ((6, 1), False, "fp16")],
+)
+def test_auto_on_a_gpu_picks_what_it_has(monkeypatch, capability, bf16, expected) -> None:
+    _gpu(monkeypatch, capability, bf16)
+    settings = mixed_precision("auto")
+    assert precision_name(settings) == expected
+    assert not (settings["bf16"] and settings["fp16"])
+    assert precision_name(mixed_precision(False)) == ("fp32+tf32" if capability[0] >= 8 else "fp32")
