@@ -31,3 +31,16 @@ def test_auto_on_a_gpu_picks_what_it_has(monkeypatch, capability, bf16, expected
     assert precision_name(settings) == expected
     assert not (settings["bf16"] and settings["fp16"])
     assert precision_name(mixed_precision(False)) == ("fp32+tf32" if capability[0] >= 8 else "fp32")
+
+
+def test_encoding_is_half_precision_in_large_batches_on_a_gpu_only(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from hbnb.evaluation.encoding import gpu_encoding
+
+    assert gpu_encoding(SimpleNamespace(device=torch.device("cpu"))) == ("", 0)
+    on_gpu = SimpleNamespace(device=torch.device("cuda", 0))
+    _gpu(monkeypatch, (9, 0), True)
+    assert gpu_encoding(on_gpu) == ("bf16", 256)
+    _gpu(monkeypatch, (7, 0), False)
+    assert gpu_encoding(on_gpu) == ("fp16", 256)

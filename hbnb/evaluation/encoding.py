@@ -11,6 +11,7 @@ is rebuilt, never used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -82,20 +83,24 @@ def encode(
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     texts = list(texts)
-    key = fingerprint or model_fingerprint(model)
+    half, gpu_batch = gpu_encoding(model)
+    key = (fingerprint or model_fingerprint(model)) + (f"-{half}" if half else "")
     path = cache_dir("embeddings") / f"{key}-{texts_fingerprint(texts, role)}.npy"
     if cache:
         found = _read(path, len(texts))
         if found is not None:
             return found
     fn = model.encode_query if role == "query" else model.encode_document
-    vectors = fn(
-        texts,
-        batch_size=batch_size,
-        convert_to_numpy=True,
-        normalize_embeddings=True,
-        show_progress_bar=False,
-    ).astype(np.float32, copy=False)
+    dtype = torch.bfloat16 if half == "bf16" else torch.float16
+    with torch.autocast("cuda", dtype=dtype) if half else contextlib.nullcontext():
+        vectors = fn(
+            texts,
+            batch_size=max(batch_size, gpu_batch),
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    vectors = vectors.astype(np.float32, copy=False)
     bad = int((~np.isfinite(vectors).all(axis=1)).sum()) if vectors.size else 0
     if bad:
         raise NonFiniteError(
@@ -106,6 +111,15 @@ def encode(
     if cache:
         _write(path, vectors)
     return vectors
+
+
+def gpu_encoding(model: SentenceTransformer) -> tuple[str, int]:
+    """("bf16" or "fp16", batch size) for a model on a GPU: half-precision autocast and batches of
+    256 (sentence-transformers sorts texts by length, so padding stays small); ("", 0) elsewhere.
+    Half-precision embeddings are cached apart from fp32 ones (the tag joins the cache key)."""
+    if model.device.type != "cuda":
+        return "", 0
+    return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), 256
 
 
 def _read(path: Path, n: int) -> np.ndarray | None:
