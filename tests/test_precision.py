@@ -18,7 +18,8 @@ def test_auto_on_this_cpu_is_fp32() -> None:
     assert not torch.cuda.is_available()  # the tests' machine; a GPU machine is covered below
     assert mixed_precision("auto") == {"bf16": False, "fp16": False, "tf32": None}
     assert precision_name(mixed_precision("auto")) == "fp32"
-    assert mixed_precision(True) == {"bf16": True, "fp16": False, "tf32": None}  # asked for: CPU autocast
+    # asked for: CPU autocast (the trainer wants use_cpu for it)
+    assert mixed_precision(True) == {"bf16": True, "fp16": False, "tf32": None, "use_cpu": True}
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,27 @@ def test_encoding_is_half_precision_in_large_batches_on_a_gpu_only(monkeypatch) 
     assert gpu_encoding(on_gpu) == ("bf16", 256)
     _gpu(monkeypatch, (7, 0), False)
     assert gpu_encoding(on_gpu) == ("fp16", 256)
+
+
+def test_bf16_asked_for_on_a_cpu_trains_with_autocast(tmp_path) -> None:
+    import json
+
+    from hbnb.params import TrainParams
+    from hbnb.training import train
+
+    params = TrainParams.model_validate(
+        {
+            "model": "me5-small:layers=2",
+            "data": "xquad",
+            "output_dir": str(tmp_path / "run"),
+            "max_steps": 3,
+            "save_steps": 3,
+            "bf16": True,
+            "batching": {"strategy": "hybrid", "languages": ["en", "de"], "batch_size": 8},
+        }
+    )
+    train(params)
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["precision"] == "bf16" and run["completed_steps"] == 3
+    losses = [float(line.split(",")[1]) for line in (tmp_path / "run" / "loss.csv").read_text().splitlines()[2:]]
+    assert losses and all(0 < x < 10 for x in losses)

@@ -15,9 +15,12 @@ import torch
 
 
 def mixed_precision(bf16: Literal["auto"] | bool) -> dict[str, bool | None]:
-    """The trainer arguments `bf16`, `fp16` and `tf32` for the `training.bf16` setting."""
+    """The trainer arguments `bf16`, `fp16` and `tf32` for the `training.bf16` setting (and
+    `use_cpu`, without which the trainer refuses bf16 on a CPU)."""
     cuda = torch.cuda.is_available()
     tf32 = True if cuda and torch.cuda.get_device_capability()[0] >= 8 else None  # None: leave torch's default
+    if bf16 is True and not cuda:
+        return {"bf16": True, "fp16": False, "tf32": None, "use_cpu": True}
     if isinstance(bf16, bool):
         return {"bf16": bf16, "fp16": False, "tf32": tf32}
     if not cuda:
