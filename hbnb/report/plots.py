@@ -196,7 +196,7 @@ def curve(frame: pd.DataFrame, factor: str, figure: str, title: str):
     if len(trained) and trained.x.min() > 0 and trained.x.max() / trained.x.min() >= 20:
         ax.set_xscale("log")
     ax.set_xticks(sorted(trained.x.unique()))
-    ax.set_xticklabels([f"{v:g}" for v in sorted(trained.x.unique())])
+    ax.set_xticklabels([tick(v) for v in sorted(trained.x.unique())])
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -220,3 +220,12 @@ def tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, factor: str, title: str):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def tick(value: float) -> str:
+    """An axis value as people write it: 40, 1,190, 5.5 M (not 5.472e+06)."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.3g} M"
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:g}"
