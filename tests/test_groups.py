@@ -222,3 +222,16 @@ def test_best_is_not_judged_in_a_family_with_one_strategy(tmp_path: Path) -> Non
         _write_run(root, name, _per_query(name, 0.0, 0.0, seed), {"batching.strategy": "hybrid", "seed": seed}, seed)
     results = load_results(root)
     assert groups.verdicts(results, expand(["hybrid best on cross"]), n_resamples=100).empty
+
+
+def test_curve_ticks_read_as_people_write_them() -> None:
+    from hbnb.report.plots import tick
+
+    assert [tick(v) for v in (3386112, 5472000, 10795392, 40, 1190, 0.5)] == [
+        "3.39 M",
+        "5.47 M",
+        "10.8 M",
+        "40",
+        "1,190",
+        "0.5",
+    ]
