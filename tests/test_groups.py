@@ -176,7 +176,12 @@ def test_seen_unseen_splits_and_the_written_report_files(experiment: Path, tmp_p
         "seen_unseen.csv",
     }
     assert set(pd.read_csv(tmp_path / "seen_unseen.csv").split) == set(groups.SPLITS)
-    assert out.curves == [] and curves.factors(results) == []  # no ordered factor in this sweep
+    assert curves.factors(results) == []  # no ordered factor in this sweep: each figure by group instead
+    figures = set(out.summary[out.summary.dataset == "xquad-r"].figure)
+    assert {p.name for p in out.curves} == {f"xquad-r_{f.replace(' ', '-')}_groups.png" for f in figures} | {
+        "xquad-r_tradeoff.png"
+    }
+    assert all(p.stat().st_size > 5000 for p in out.curves)
     html = (tmp_path / "summary.html").read_text()
     assert html.index("<h3>Claims</h3>") < html.index("<h3>xquad-r</h3>") and "▲" in html
 

@@ -78,7 +78,8 @@ def short(v: Any) -> str:
 
 
 def write_curves(results: Results, summary: pd.DataFrame, folder: Path) -> list[Path]:
-    """Per data set, headline figure and ordered factor: the curve over the factor, and the trade-off plot."""
+    """Per data set, headline figure and ordered factor: the curve over the factor, and the trade-off
+    plot; without an ordered factor, the groups' mono/cross trade-off per data set."""
     written: list[Path] = []
     several = results.runs.model.nunique() > 1
     for factor in factors(results):
@@ -94,6 +95,18 @@ def write_curves(results: Results, summary: pd.DataFrame, folder: Path) -> list[
             if len(mono) and len(cross):
                 fig = plots.tradeoff(mono, cross, factor, f"{dataset}: mono vs cross by {factor}")
                 written.append(_save(fig, folder / f"{_slug(dataset)}_tradeoff_{_slug(factor)}.png"))
+    if not written:  # no ordered factor (strategies, named variants): each figure by group, the mono/cross plane
+        for dataset in results.datasets:
+            part = summary[summary.dataset == dataset]
+            for figure in dict.fromkeys(part.figure):
+                rows = part[part.figure == figure]
+                if rows.group.nunique() >= 2:
+                    fig = plots.group_intervals(rows, figure, f"{dataset}: {figure} by group")
+                    written.append(_save(fig, folder / f"{_slug(dataset)}_{_slug(figure)}_groups.png"))
+            mono, cross = part[part.key == "mono_map"], part[part.key == "cross_map"]
+            if mono.group.nunique() >= 2 and len(cross):
+                fig = plots.group_tradeoff(mono, cross, f"{dataset}: mono vs cross by group")
+                written.append(_save(fig, folder / f"{_slug(dataset)}_tradeoff.png"))
     return written
 
 

@@ -222,6 +222,43 @@ def tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, factor: str, title: str):
     return fig
 
 
+def group_tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, title: str):
+    """Monolingual against cross-lingual mAP, one point per group with its 95% intervals on both
+    axes: where a design has no ordered factor, the picture of "hybrid ~ X-X on mono, ~ X-Y on cross"."""
+    merged = mono.merge(cross, on=["group", "baseline"], suffixes=("_mono", "_cross"))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    for _, row in merged.iterrows():
+        err_x = [[row.mean_mono - row.low_mono], [row.high_mono - row.mean_mono]]
+        err_y = [[row.mean_cross - row.low_cross], [row.high_cross - row.mean_cross]]
+        style = {"marker": "x", "color": "grey"} if row.baseline else {"marker": "o"}
+        ax.errorbar(
+            row.mean_mono, row.mean_cross, xerr=err_x, yerr=err_y, capsize=2, linewidth=0.8, label=row.group, **style
+        )
+    ax.set_xlabel("monolingual mAP")
+    ax.set_ylabel("cross-lingual mAP")
+    ax.set_title(f"{title}\n(mean over seeds, 95% intervals over seeds and items)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def group_intervals(part: pd.DataFrame, figure: str, title: str):
+    """One headline figure per group: its mean over seeds and 95% interval, groups top to bottom
+    in the summary's order (untuned baselines grey)."""
+    rows = part.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * len(rows)))
+    for i, row in rows.iterrows():
+        color = "grey" if row.baseline else f"C{i % 10}"
+        err = [[row["mean"] - row.low], [row.high - row["mean"]]]
+        ax.errorbar(row["mean"], -i, xerr=err, marker="x" if row.baseline else "o", color=color, capsize=2)
+    ax.set_yticks([-i for i in range(len(rows))])
+    ax.set_yticklabels([str(g) for g in rows.group], fontsize=7)
+    ax.set_xlabel(figure)
+    ax.set_title(f"{title}\n(mean over seeds, 95% interval over seeds and items)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def tick(value: float) -> str:
     """An axis value as people write it: 40, 1,190, 5.5 M (not 5.472e+06)."""
     if abs(value) >= 1e6:
