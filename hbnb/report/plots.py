@@ -214,12 +214,7 @@ def tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, factor: str, title: str):
                         textcoords="offset points", color=line.get_color())  # fmt: skip
     for _, row in merged[merged.x.isna()].iterrows():
         ax.plot(row.mean_mono, row.mean_cross, marker="x", color="grey", label=row.line)
-    ax.set_xlabel("monolingual mAP")
-    ax.set_ylabel("cross-lingual mAP")
-    ax.set_title(f"{title}\n(numbers: {factor})", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _mono_cross_plane(fig, ax, f"{title}\n(numbers: {factor})")
 
 
 def group_tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, title: str):
@@ -234,9 +229,14 @@ def group_tradeoff(mono: pd.DataFrame, cross: pd.DataFrame, title: str):
         ax.errorbar(
             row.mean_mono, row.mean_cross, xerr=err_x, yerr=err_y, capsize=2, linewidth=0.8, label=row.group, **style
         )
+    return _mono_cross_plane(fig, ax, f"{title}\n(mean over seeds, 95% intervals over seeds and items)")
+
+
+def _mono_cross_plane(fig, ax, title: str):
+    """Axis labels, title and legend of a monolingual vs cross-lingual mAP plot."""
     ax.set_xlabel("monolingual mAP")
     ax.set_ylabel("cross-lingual mAP")
-    ax.set_title(f"{title}\n(mean over seeds, 95% intervals over seeds and items)", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
