@@ -24,6 +24,7 @@ from sentence_transformers import SentenceTransformer
 from hbnb.cache import cache_dir
 from hbnb.errors import NonFiniteError
 from hbnb.files import write_atomic, write_text
+from hbnb.models.backends import backend_of
 
 ROLES = ("query", "passage")
 
@@ -41,7 +42,7 @@ def model_fingerprint(model: SentenceTransformer) -> str:
         json.dumps([type(m).__module__ + "." + type(m).__name__ for m in model]),
         json.dumps(model.prompts, sort_keys=True),
         str(model.max_seq_length),
-    ) + ((backend,) if (backend := getattr(model, "_hbnb_backend", "torch")) != "torch" else ())
+    ) + ((backend,) if (backend := backend_of(model)) != "torch" else ())
     key = (header, tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape)) for name, t in state))
     memo = getattr(model, "_hbnb_fingerprint", None)
     if memo is not None and memo[0] == key:

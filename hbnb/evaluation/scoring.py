@@ -25,6 +25,7 @@ from hbnb.evaluation.tables import aggregate, headline_figures, per_query_frame,
 from hbnb.evaluation.tasks import EvalTask, RetrievalTask, for_results, get_task
 from hbnb.evaluation.trec import PoolRun
 from hbnb.files import write_atomic
+from hbnb.models.backends import backend_of, with_backend
 
 
 @dataclass
@@ -145,7 +146,7 @@ def evaluate(
             "tie_rule": TIE_RULE,
             "wall_time_s": round(time.perf_counter() - start, 3),
             **({"max_items": max_items} if max_items else {}),
-            **({"backend": backend} if (backend := getattr(model, "_hbnb_backend", "torch")) != "torch" else {}),
+            **({"backend": backend} if (backend := backend_of(model)) != "torch" else {}),
         }
     )
     return evaluation
@@ -176,8 +177,6 @@ def evaluate_to(
     from hbnb import models
 
     folder = Path(folder)
-    from hbnb.models.backends import with_backend
-
     model = with_backend(models.load(model_spec, trust_remote_code=trust_remote_code), backend, model_spec)
     results = {}
     for name in datasets:

@@ -71,12 +71,23 @@ class Outcome:
     error: str | None = None
 
 
-def run_task(stages: list[Stage], notebooks: Path, fingerprints: dict[str, str], processes: int = 1) -> Outcome:
-    """Execute `stages` in order in this process; stop at the first that fails (worker and job body)."""
+def run_task(
+    stages: list[Stage],
+    notebooks: Path,
+    fingerprints: dict[str, str],
+    processes: int = 1,
+    echo: tuple[Callable[[Stage], None], Callable[[Stage], None]] | None = None,
+) -> Outcome:
+    """Execute `stages` in order in this process; stop at the first that fails (worker and job body).
+
+    `echo`: called as each stage starts and finishes (in this process only: workers report back).
+    """
     from hbnb.experiment.pipeline import execute
 
     outcome = Outcome()
     for stage in stages:
+        if echo:
+            echo[0](stage)
         began = time.perf_counter()
         try:
             execute(stage, notebooks, fingerprints[stage.key], processes=processes)
@@ -84,6 +95,8 @@ def run_task(stages: list[Stage], notebooks: Path, fingerprints: dict[str, str],
             outcome.error = str(exc)
             return outcome
         outcome.seconds[stage.key] = round(time.perf_counter() - began, 1)
+        if echo:
+            echo[1](stage)
     return outcome
 
 
@@ -124,20 +137,11 @@ class Inline:
     slots = 1
     where = "this process"
 
-    def __init__(self, started: Callable[[Stage], None], finished: Callable[[Stage], None]) -> None:
-        self._started, self._finished = started, finished
+    def __init__(self, echo: tuple[Callable[[Stage], None], Callable[[Stage], None]]) -> None:
+        self._echo = echo
 
     def submit(self, task: Task, notebooks: Path, fingerprints: dict[str, str]) -> Handle:
-        outcome = Outcome()
-        for stage in task.stages:
-            self._started(stage)
-            one = run_task([stage], notebooks, fingerprints)
-            outcome.seconds.update(one.seconds)
-            if one.error is not None:
-                outcome.error = one.error
-                break
-            self._finished(stage)
-        return _Done(outcome)
+        return _Done(run_task(task.stages, notebooks, fingerprints, echo=self._echo))
 
     def wait(self, handles: Sequence[Handle]) -> None:
         return None
@@ -296,7 +300,7 @@ def engine(
     n = jobs if jobs is not None else max(len(gpus), 1)
     if n < 1:
         raise HbnbError(f"--jobs {n}: give at least 1 worker")
-    return Inline(*echo) if n == 1 else LocalWorkers(n, gpus)
+    return Inline(echo) if n == 1 else LocalWorkers(n, gpus)
 
 
 def torchrun(params_path: Path, processes: int) -> None:

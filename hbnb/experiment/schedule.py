@@ -44,7 +44,7 @@ def drive(
 
     runner = engine(executor, jobs, cluster, root, (said("running"), said("finished")))
     try:
-        return _drive(params, params_path, root, stages, runner, echo, start)
+        return _drive(params, params_path, root, stages, runner, echo, start, labels)
     finally:
         runner.close()
 
@@ -57,6 +57,7 @@ def _drive(
     runner: Engine,
     echo: Callable[[str], None],
     start: float,
+    labels: dict[str, str],
 ) -> Path:
     """Start each task once what it reads is finished; after a failure start nothing new, let the
     running tasks finish, then raise the first failure."""
@@ -65,7 +66,6 @@ def _drive(
     fingerprints: dict[str, str] = {}
     for stage in stages:
         fingerprints[stage.key] = fingerprint(stage, fingerprints, notebooks)
-    labels = {s.key: f"[{i}/{len(stages)}] {s.key}" for i, s in enumerate(stages, 1)}
     finished: dict[str, str] = {}  # when each stage's outputs were made: a stage redone makes its readers stale
     complete: set[str] = set()
     pending = tasks(stages)

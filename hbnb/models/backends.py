@@ -97,8 +97,8 @@ def _converted(model: SentenceTransformer, encoder: nn.Module, ov: Any) -> Path:
     if xml.is_file() and (folder / "model.bin").is_file():
         return xml
     shutil.rmtree(folder, ignore_errors=True)  # a conversion left incomplete by hand: made again
-    example = {k: v for k, v in model.preprocess(["a short text", "a second, longer text"]).items() if k != "text"}
-    example = {k: v for k, v in example.items() if isinstance(v, torch.Tensor)}
+    features = model.preprocess(["a short text", "a second, longer text"])
+    example = {k: v for k, v in features.items() if isinstance(v, torch.Tensor)}  # not the texts themselves
     with torch.no_grad():
         converted = ov.convert_model(encoder.eval(), example_input=example)
     with atomic_dir(folder) as tmp:
