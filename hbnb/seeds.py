@@ -27,6 +27,7 @@ STREAMS = {
     "code-switch": 12,  # which words are switched, into which language, by which translation
     "bitext": 13,  # the bitext pairs of training batches and their directions (key: the epoch)
     "bitext-slots": 14,  # where in an epoch the bitext batches go (key: the epoch)
+    "hard-negatives": 15,  # which mined negative a training example uses (key: its pair code)
 }
 
 

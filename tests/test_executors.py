@@ -128,14 +128,12 @@ def test_local_workers_run_independent_runs_at_once_one_gpu_each(stand_ins: Path
     assert sum("done earlier, skipped" in line for line in lines) == 7
 
 
-def test_one_worker_is_this_process_with_the_lines_as_before(stand_ins: Path, tmp_path: Path, monkeypatch) -> None:
+def test_one_worker_is_this_process_with_one_line_per_stage(stand_ins: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     lines: list[str] = []
     pipeline.run(_experiment(tmp_path, "inline"), tmp_path / "reports", echo=lines.append)
-    assert [line.split(" (")[0] for line in lines[:4]] == [
-        "[1/7] data: running",
+    assert [line.split(" in ")[0] for line in lines[:2]] == [
         "[1/7] data: finished",
-        "[2/7] evaluate/baseline-use-m: running",
         "[2/7] evaluate/baseline-use-m: finished",
     ]
     t = _trace(stand_ins)

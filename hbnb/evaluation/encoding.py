@@ -25,6 +25,7 @@ from hbnb.cache import cache_dir
 from hbnb.errors import NonFiniteError
 from hbnb.files import write_atomic, write_text
 from hbnb.models.backends import backend_of
+from hbnb.progress import interactive
 
 ROLES = ("query", "passage")
 
@@ -99,7 +100,7 @@ def encode(
             batch_size=max(batch_size, gpu_batch),
             convert_to_numpy=True,
             normalize_embeddings=True,
-            show_progress_bar=False,
+            show_progress_bar=interactive(),  # a bar over the batches in a terminal or notebook
         )
     vectors = vectors.astype(np.float32, copy=False)
     bad = int((~np.isfinite(vectors).all(axis=1)).sum()) if vectors.size else 0

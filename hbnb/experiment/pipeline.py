@@ -36,6 +36,7 @@ from hbnb.errors import FolderBusyError, HbnbError
 from hbnb.experiment.sweep import RunSpec, baselines, designs, group_name, load, runs
 from hbnb.files import exclusive, write_text
 from hbnb.params import ExperimentParams, validate
+from hbnb.progress import quiet_kernels
 
 KERNEL = "python3"
 
@@ -83,7 +84,7 @@ def _kernel_manager_class() -> type:
             self.transport = "ipc"
             self.ip = os.path.join(tempfile.gettempdir(), f"hbnb-kernel-{uuid.uuid4().hex}")
 
-    return IPCKernelManager
+    return quiet_kernels(IPCKernelManager)  # no progress bars in the executed notebooks
 
 
 def notebooks_dir() -> Path:
@@ -190,11 +191,15 @@ def _evaluate_stage(
 
 
 def fingerprint(stage: Stage, upstream: dict[str, str], notebooks: Path) -> str:
-    """What a stage's outputs depend on: its notebook, its inputs, its upstream stages."""
+    """What a stage's outputs depend on: its notebook, its inputs (less the trackers a run reports to), its upstream
+    stages."""
+    from hbnb.training.trainer import without_trackers
+
+    inputs = {k: without_trackers(v) if k == "train" else v for k, v in stage.inputs.items()}
     blob = json.dumps(
         {
             "notebook": hashlib.sha256((notebooks / stage.notebook).read_bytes()).hexdigest(),
-            "inputs": stage.inputs,
+            "inputs": inputs,
             "upstream": {k: upstream[k] for k in stage.depends},
         },
         sort_keys=True,

@@ -23,6 +23,7 @@ from hbnb.experiment.pipeline import (
 )
 from hbnb.files import write_text
 from hbnb.params import ExperimentParams
+from hbnb.progress import Steps
 
 
 def drive(
@@ -35,18 +36,43 @@ def drive(
     cluster: ClusterParams | None,
     echo: Callable[[str], None],
 ) -> Path:
-    """Run the stages on the engine of `executor`/`jobs`/`cluster`; returns the index page."""
+    """Run the stages on the engine of `executor`/`jobs`/`cluster`; returns the index page.
+
+    `echo` gets one line per stage (finished, skipped) and a few about the experiment; where
+    someone watches (`hbnb.progress.interactive`), a bar below them names the running stage
+    ("run 2/3: train/strategy-hybrid") and shows elapsed<remaining over the stages to run.
+    """
     start = time.perf_counter()
     labels = {s.key: f"[{i}/{len(stages)}] {s.key}" for i, s in enumerate(stages, 1)}
+    descriptions = described(stages)
+    progress = Steps(len(stages), echo)
+    began: dict[str, float] = {}
 
-    def said(what: str) -> Callable[[Stage], None]:
-        return lambda stage: echo(f"{labels[stage.key]}: {what} ({clock(time.perf_counter() - start)} elapsed)")
+    def running(stage: Stage) -> None:
+        began[stage.key] = time.perf_counter()
+        progress.start(stage.key, descriptions[stage.key])
 
-    runner = engine(executor, jobs, cluster, root, (said("running"), said("finished")))
+    def finished(stage: Stage) -> None:
+        now = time.perf_counter()
+        took, elapsed = clock(now - began.pop(stage.key, now)), clock(now - start)
+        progress.finish(stage.key, f"{labels[stage.key]}: finished in {took} ({elapsed} elapsed)")
+
+    runner = engine(executor, jobs, cluster, root, (running, finished))
     try:
-        return _drive(params, params_path, root, stages, runner, echo, start, labels)
+        return _drive(params, params_path, root, stages, runner, progress, start, labels, descriptions)
     finally:
         runner.close()
+        progress.close()
+
+
+def described(stages: list[Stage]) -> dict[str, str]:
+    """What the progress bar says while each stage runs: which run of how many, and the stage."""
+    runs = {s.key.partition("/")[2]: i for i, s in enumerate([s for s in stages if s.key.startswith("train/")], 1)}
+    out = {}
+    for stage in stages:
+        i = runs.get(stage.key.partition("/")[2])
+        out[stage.key] = f"run {i}/{len(runs)}: {stage.key}" if i else stage.key
+    return out
 
 
 def _drive(
@@ -55,9 +81,10 @@ def _drive(
     root: Path,
     stages: list[Stage],
     runner: Engine,
-    echo: Callable[[str], None],
+    progress: Steps,
     start: float,
     labels: dict[str, str],
+    descriptions: dict[str, str],
 ) -> Path:
     """Start each task once what it reads is finished; after a failure start nothing new, let the
     running tasks finish, then raise the first failure."""
@@ -72,19 +99,19 @@ def _drive(
     running: dict[Any, Task] = {}
     failures: list[str] = []
     if not isinstance(runner, Inline):
-        echo(f"experiment {params.experiment}: {len(pending)} tasks on {runner.where}")
+        progress.say(f"experiment {params.experiment}: {len(pending)} tasks on {runner.where}")
     try:
         while pending or running:
             for task in [t for t in pending if t.depends <= complete]:
                 if failures or len(running) >= runner.slots:
                     break
                 pending.remove(task)
-                todo = _to_run(task, fingerprints, finished, labels, root, echo)
+                todo = _to_run(task, fingerprints, finished, labels, root, progress)
                 if not todo:
                     complete.update(task.keys)
                     continue
-                for stage in todo if not isinstance(runner, Inline) else []:
-                    echo(f"{labels[stage.key]}: queued ({clock(time.perf_counter() - start)} elapsed)")
+                if not isinstance(runner, Inline):  # in this process, run_task says when each stage starts
+                    progress.start(todo[0].key, descriptions[todo[0].key])
                 work = Task(task.name, todo, task.depends)
                 running[runner.submit(work, notebooks, fingerprints)] = task
                 if isinstance(runner, Inline):
@@ -101,10 +128,12 @@ def _drive(
                     if stage.key in outcome.seconds:
                         finished[stage.key] = finished_at(stage)
                         if not isinstance(runner, Inline):
-                            echo(
+                            progress.finish(
+                                stage.key,
                                 f"{labels[stage.key]}: finished in {clock(outcome.seconds[stage.key])} "
-                                f"({clock(time.perf_counter() - start)} elapsed)"
+                                f"({clock(time.perf_counter() - start)} elapsed)",
                             )
+                    progress.stop(stage.key)  # a stage the failure stopped leaves the bar
                 if outcome.error is not None:
                     failures.append(outcome.error)
                 else:
@@ -114,7 +143,7 @@ def _drive(
     if failures:
         more = f" ({len(failures) - 1} more tasks failed; see {index})" if len(failures) > 1 else ""
         raise StageFailed(failures[0] + more)
-    echo(f"experiment {params.experiment}: {index}")
+    progress.say(f"experiment {params.experiment}: {index}")
     return index
 
 
@@ -124,7 +153,7 @@ def _to_run(
     finished: dict[str, str],
     labels: dict[str, str],
     root: Path,
-    echo: Callable[[str], None],
+    progress: Steps,
 ) -> list[Stage]:
     """The stages of `task` to (re)do: not done, or made before a stage they read was redone, or
     reading a stage of the task that runs. The others are skipped, with one line each."""
@@ -136,13 +165,15 @@ def _to_run(
         label = labels[stage.key]
         if done and not redone and not any(d in {s.key for s in todo} for d in stage.depends):
             finished[stage.key] = made
-            echo(f"{label}: done earlier, skipped")
+            progress.skip(f"{label}: done earlier, skipped")
             continue
         if done and redone:
-            echo(f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since")
+            progress.say(
+                f"{label}: redoing it: {', '.join(redone)} {'was' if len(redone) == 1 else 'were'} redone since"
+            )
         moved = set_aside_stale(stage, root)
         if moved is not None:
-            echo(
+            progress.say(
                 f"{label}: the earlier {stage.key} was made with other parameters; moved to "
                 f"{moved.relative_to(root).as_posix()} (kept, not in the report)"
             )

@@ -219,12 +219,32 @@ def _open(
 
 
 def _load_folder(spec: str, device: str | None, trust_remote_code: bool) -> SentenceTransformer:
+    _check_adapter_base(Path(spec).expanduser())
     try:
         return _open(str(Path(spec).expanduser()), device, local_files_only=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise ModelNotFoundError(
             f"folder {spec!r} holds no loadable sentence-transformers model ({error}). Accepted: {_ACCEPTED}."
         ) from error
+
+
+def _check_adapter_base(folder: Path) -> None:
+    """A folder holding a LoRA adapter (adapter_config.json: `training.lora`) loads onto its base model, named by
+    path or hub id; a missing me5-small build is rebuilt, any other missing base folder is refused by name."""
+    try:
+        base = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no adapter (or none readable: sentence-transformers says what is wrong)
+    if not isinstance(base, str) or not _is_path_like(base) or Path(base).expanduser().is_dir():
+        return
+    if Path(base).name.startswith(f"{e5.NAME}-") and Path(base) == e5.cached_folder(e5.source_file()):
+        e5.ensure_built()  # the hbnb cache was cleared: the same build comes back at the same place
+        return
+    where = f"; me5-small is built here at {e5.ensure_built()}" if Path(base).name.startswith(f"{e5.NAME}-") else ""
+    raise ModelNotFoundError(
+        f"model folder {folder} holds a LoRA adapter whose base model {base} is missing (adapter_config.json, "
+        f"base_model_name_or_path){where}; put the base model there, or set that key to where it is"
+    )
 
 
 def _load_hub(spec: str, device: str | None, trust_remote_code: bool) -> SentenceTransformer:

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from datasets import Dataset
 from datasets.table import InMemoryTable
 
@@ -46,6 +45,7 @@ from hbnb.data.tables import ChunkedColumn
 from hbnb.designs import design_item_order, design_language_order, design_pair_order
 from hbnb.errors import ParamsError
 from hbnb.params import BatchingParams
+from hbnb.training.negatives import Negatives, ParagraphNegatives
 
 CODE_COLUMN = "pair"
 
@@ -116,8 +116,11 @@ class PairIndex:
         item_codes, item_ids = _encode(arrow, "item_id")
         self.row = _row_matrix(item_codes, len(item_ids), lang_codes, all_langs, self.languages)
         self.has = self.row >= 0
-        if params.hard_negatives:
-            self.has &= _nonempty(arrow, "negative")[np.maximum(self.row, 0)]
+        # the examples' hard negatives: the paragraph ones here, mined ones by hbnb.training.mining.attach
+        self.negatives: Negatives | None = None
+        if params.hard_negatives is True:
+            self.negatives = ParagraphNegatives.of_table(arrow, item_codes)
+            self.has &= self.negatives.has_row(table.num_rows)[np.maximum(self.row, 0)]
         if exclude:
             self.has[[i for i, item in enumerate(item_ids) if item in exclude]] = False
         # the inverse of `row`: item and training-language index of every table row (-1 outside)
@@ -128,7 +131,7 @@ class PairIndex:
         self.lang_of_row[self.row[items, langs]] = langs
         self.item_ids = np.array(item_ids, dtype=object)
         self.active = _active_items(self, params, source)
-        self._columns = {c: ChunkedColumn(arrow.column(c)) for c in ("question", "sentence", "paragraph", "negative")}
+        self._columns = {c: ChunkedColumn(arrow.column(c)) for c in ("question", "sentence", "paragraph")}
         self._check_batch_size(source)
         self.base = table.num_rows * self.n_langs  # pair codes below it are QA pairs; bitext codes follow
         self.switching: Any = None  # hbnb.training.augment.SwitchedTexts
@@ -200,7 +203,9 @@ class PairIndex:
             sentences = self._columns["sentence"].take(p_rows)
             paragraphs = self._columns["paragraph"].take(p_rows)
             with_paragraph = self.params.positive == "sentence+paragraph"
-            negatives = self._columns["negative"].take(p_rows) if self.params.hard_negatives else None
+            negatives = None
+            if self.negatives is not None:
+                negatives = [self.negatives.pick(c, r) for c, r in zip(codes[qa].tolist(), p_rows.tolist())]
             if negatives is not None:
                 out["negative"] = [None] * n
             for k, i in enumerate(qa.tolist()):
@@ -372,10 +377,6 @@ def _row_matrix(
     row = np.full((n_items, len(langs)), -1, dtype=np.int64)
     row[item_codes[keep], lang[keep]] = np.nonzero(keep)[0]
     return row
-
-
-def _nonempty(table: pa.Table, column: str) -> np.ndarray:
-    return np.asarray(pc.greater(pc.utf8_length(table.column(column)), 0))
 
 
 def _active_items(index: PairIndex, params: BatchingParams, source: str) -> np.ndarray:

@@ -23,10 +23,32 @@ The languages, pairs and items a run trains on (its nested design: `n_languages`
 `batching.design_seed`, not by the batch seed; `hbnb.training.pairs` says how.
 
 The sampler yields pair codes of a `PairIndex` (`hbnb.training.pairs`). An item is
-used at most once per epoch, so a batch never holds two rows of one item (a
-translation of the positive is never a negative). Under DDP the N per-process
-batches of one step are drawn as a group of the same kind and, for monolingual
-steps, the same language, so negatives gathered across processes stay pure.
+used at most once per step, so a batch never holds two rows of one item (no in-batch
+negative is a translation of the positive), and once per epoch but for the items that
+fill in when the epoch's unused ones run out (`incomplete: refill`; hard negatives,
+below). Under DDP the N per-process batches of one step are drawn as a group of the
+same kind and, for monolingual steps, the same language, so negatives gathered across
+processes stay pure.
+
+With hard negatives (`batching.hard_negatives`: `true`, another sentence of the answer's
+paragraph, or `mined`; `hbnb.training.negatives`) a negative is often another item's
+answer: a sentence of a paragraph is the answer of its other questions, and a mined
+negative is the passage of another item. Every negative has *owners*, the items it
+answers in some language (which texts count, per kind and `batching.positive`:
+`hbnb.training.negatives`), and its own item is never one. Once a step's group is
+planned, every example whose negative is owned by an item of the group is given another
+item (from those not yet used this epoch, else from those used earlier in it), in turn,
+unless an earlier swap of the round took the owners out (of two examples that answer
+each other, one moves), until none is; a swapped-out item goes back to the epoch's pool,
+for the next step. So no hard negative answers a question of its step (none is a
+positive of the step, or a translation of one), and the kinds and languages of the plan
+are unchanged. Items usable in few languages and answering each other (questions sharing
+an answer sentence) can gather at the end of an epoch; there some are used twice.
+
+Strategy `random` does not plan steps: `NoDuplicatesBatchSampler` keeps an identical text
+out of a batch (a negative is never another example's exact positive), but not a
+translation of it, nor, with `positive: sentence+paragraph`, a paragraph negative that is
+another example's answer sentence; nor does it look at the other processes' batches.
 """
 
 from __future__ import annotations
@@ -45,6 +67,8 @@ from hbnb.errors import ParamsError
 from hbnb.training.distributed import world_size as _default_world_size
 from hbnb.training.pairs import CODE_COLUMN, Batch, PairIndex
 
+_MAX_SWAP_ROUNDS = 1000  # rounds of swaps that settle a group's hard negatives (a few at most, in practice)
+
 
 class _Pool:
     """The items not yet used this epoch, in shuffled order, findable per language."""
@@ -55,6 +79,7 @@ class _Pool:
         self.seqs = [order[has[order, lang]] for lang in range(has.shape[1])] + [order[pair_ok[order]]]
         self.starts = [0] * len(self.seqs)
         self.left = [int(len(seq)) for seq in self.seqs]  # unused items per language, then for cross
+        self._places: list[np.ndarray] | None = None  # each item's place in each sequence (give_back)
 
     def left_for(self, lang: int | None) -> int:
         """Unused items that have `lang` (or, for None, some allowed pair)."""
@@ -80,6 +105,28 @@ class _Pool:
             self.left[lang_i] -= int(counts[lang_i])
         self.left[-1] -= int(self.pair_ok[out].sum())
         return out
+
+    def give_back(self, items: np.ndarray) -> None:
+        """Make taken items unused again, to be taken from their places in the shuffled order."""
+        items = np.asarray(items, dtype=np.int64)
+        if not len(items):
+            return
+        if self._places is None:
+            self._places = []
+            for seq in self.seqs:
+                places = np.full(len(self.has), -1, dtype=np.int64)
+                places[seq] = np.arange(len(seq))
+                self._places.append(places)
+        self.used[items] = False
+        counts = self.has[items].sum(axis=0)
+        for lang_i in range(self.has.shape[1]):
+            self.left[lang_i] += int(counts[lang_i])
+        self.left[-1] += int(self.pair_ok[items].sum())
+        for k, places in enumerate(self._places):
+            found = places[items]
+            found = found[found >= 0]
+            if len(found):
+                self.starts[k] = min(self.starts[k], int(found.min()))
 
 
 class HybridBatchSampler(DefaultBatchSampler):
@@ -172,10 +219,14 @@ class HybridBatchSampler(DefaultBatchSampler):
                 break
             if not enough and kind == "mono" and lang is None:
                 lang = self._language(rng, pool, 1) if any(pool.left[:-1]) else self._language(rng, None, 0)
-            items = pool.take(lang, need)
+            taken = pool.take(lang, need)
+            items = taken
             if not enough:
                 items = np.concatenate([items, self._refill(rng, items, lang, need - len(items))])
-            groups.append([self._batch(rng, kind, lang, part) for part in np.split(items, self.world_size)])
+            group = [self._batch(rng, kind, lang, part) for part in np.split(items, self.world_size)]
+            if self.index.negatives is not None:
+                group = self._apart(rng, pool, group, kind, lang, set(taken.tolist()))
+            groups.append(group)
             if not enough:
                 break
         return groups
@@ -206,6 +257,69 @@ class HybridBatchSampler(DefaultBatchSampler):
                 f"{len(candidates) + len(taken)} items can serve it; lower batching.batch_size"
             )
         return rng.choice(candidates, size=n, replace=False)
+
+    def _apart(
+        self, rng: np.random.Generator, pool: _Pool, group: list[Batch], kind: str, lang: int | None, fresh: set[int]
+    ) -> list[Batch]:
+        """The group with every example whose hard negative is owned by an item of the group given another
+        item, until none is (module docstring); `fresh`: the group's items taken from the pool this epoch."""
+        batches = [Batch(b.kind, b.items.copy(), b.q_langs.copy(), b.p_langs.copy()) for b in group]
+        removed: list[int] = []
+        for _ in range(_MAX_SWAP_ROUNDS):
+            members = set(np.concatenate([b.items for b in batches]).tolist())
+            clashes = self._clashes(batches, members)
+            if not clashes:
+                pool.give_back(np.array([item for item in removed if item in fresh and item not in members]))
+                return batches
+            for batch, k, owners in clashes:
+                if not owners & members:
+                    continue  # settled by a swap before it in this round (a swapped-out owner): keep the example
+                old = int(batch.items[k])
+                new = self._replacement(rng, pool, lang, members | set(removed), fresh)
+                members.discard(old)
+                members.add(new)
+                removed.append(old)
+                one = self._batch(rng, kind, lang, np.array([new], dtype=np.int64))
+                batch.items[k], batch.q_langs[k], batch.p_langs[k] = new, one.q_langs[0], one.p_langs[0]
+        raise ParamsError(
+            f"batching.hard_negatives: {self._negatives_kind()}: no step of {self.batch_size * self.world_size} "
+            f"examples from the {len(self.index.active)} active items keeps every hard negative's owners out of it; "
+            f"lower batching.batch_size, or train on more items"
+        )
+
+    def _clashes(self, batches: list[Batch], members: set[int]) -> list[tuple[Batch, int, frozenset[int]]]:
+        """The examples (batch, position, its negative's owners) whose hard negative is owned by one of `members`."""
+        negatives = self.index.negatives
+        out = []
+        for batch in batches:
+            codes = self.index.codes(batch)
+            rows = self.index.decode(codes)[1].tolist()
+            for k, (code, row) in enumerate(zip(codes, rows)):
+                owners = negatives.owners(negatives.pick(code, row))
+                if owners & members:
+                    out.append((batch, k, owners))
+        return out
+
+    def _replacement(
+        self, rng: np.random.Generator, pool: _Pool, lang: int | None, avoid: set[int], fresh: set[int]
+    ) -> int:
+        """An item for a swapped-out example: the next unused one of the epoch, else one used earlier in it."""
+        if pool.left_for(lang) > 0:
+            new = int(pool.take(lang, 1)[0])
+            fresh.add(new)
+            return new
+        ok = self.index.has[:, lang] if lang is not None else self.index.pair_ok()
+        candidates = np.setdiff1d(self.index.active[ok[self.index.active]], np.array(sorted(avoid), dtype=np.int64))
+        if not len(candidates):
+            raise ParamsError(
+                f"batching.hard_negatives: {self._negatives_kind()}: too few items to keep every hard negative's "
+                f"owners out of a step of {self.batch_size * self.world_size} examples ({len(self.index.active)} "
+                f"active items); lower batching.batch_size, or train on more items"
+            )
+        return int(rng.choice(candidates))
+
+    def _negatives_kind(self) -> str:
+        return "mined" if self.params.hard_negatives == "mined" else "true"
 
     def _batch(self, rng: np.random.Generator, kind: str, lang: int | None, items: np.ndarray) -> Batch:
         if kind == "mono":

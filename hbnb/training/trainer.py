@@ -14,12 +14,21 @@ Next to the model, in the output folder, it writes:
   bitext): what they realised (`hbnb.training.augment`);
 - `run.json`: the budget, the resolved and completed steps, the pairs trained and the
   epochs they make (pairs / active items), the design (training languages, pairs,
-  active items), parameter counts, wall time, pairs per second, versions, the model.
+  active items), parameter counts, wall time, pairs per second, versions, the model,
+  the trackers reported to and the LoRA adapter (`lora`: its settings, modules, base);
+- `logs/`: TensorBoard's event files, when it reports there (`hbnb.training.tracking`).
+
+With `training.lora` the model folder holds the adapter over its base model (`hbnb.training.lora`).
+In the model folder, `README.md` is sentence-transformers' model card with hbnb's section
+(design, batch mix, hyper-parameters: `hbnb.models.card`); `hbnb push` adds the evaluations.
 
 `resolve(params)` validates a run against its data without loading a model and returns
 its design and budget (what `hbnb run --plan` shows), with `train`'s checks and errors.
 A budget in epochs resolves to `ceil(epochs * active items / (batch_size *
 gradient_accumulation_steps * processes))` steps, used by warmup and the progress lines.
+With `batching.hard_negatives: mined`, `train` mines before training (`hbnb.training.negatives`,
+`negatives.json` in the output folder) and `resolve` mines nothing: rows that mining leaves
+without a negative (possible only with margins) drop out at training, not in the plan.
 """
 
 from __future__ import annotations
@@ -36,20 +45,21 @@ from typing import Any
 
 import yaml
 from datasets import Dataset
-from transformers.trainer_callback import PrinterCallback
 
 from hbnb.data.catalog import training_table
 from hbnb.errors import ParamsError
 from hbnb.files import atomic_dir, exclusive, write_atomic, write_text
 from hbnb.params import TrainParams, load_yaml
+from hbnb.training import mining
 from hbnb.training.augment import augmentation
 from hbnb.training.batch_log import BatchLog, RecordingCollator, augmentation_mix, merge_batch_logs, realised_mix
-from hbnb.training.callbacks import Progress, StopWhenNonFinite
+from hbnb.training.callbacks import StopWhenNonFinite, show_progress
 from hbnb.training.distributed import process_rank, world_size
 from hbnb.training.losses import build_loss
 from hbnb.training.pairs import PairIndex
 from hbnb.training.precision import mixed_precision, precision_name
 from hbnb.training.sampler import SamplerFactory
+from hbnb.training.tracking import direct_tensorboard, resolve_trackers, run_name
 from hbnb.training.validation import held_out_items, validation_dataset
 
 MODEL_DIR = "model"
@@ -78,12 +88,16 @@ class _Plan:
 
 def _plan(params: TrainParams, build: bool = True) -> _Plan:
     """Validate `params` against the data (no model) and resolve the design and the steps;
-    code-switching lexicons are built only if `build` (a plan checks that they can be)."""
+    code-switching lexicons are built, and hard negatives mined (with a model), only if `build`
+    (a plan checks that they can be)."""
+    resolve_trackers(params.report_to)  # a tracker named but not installed is refused before anything runs
     table = training_table(params.data)
     source = params.data if isinstance(params.data, str) else "the aligned training data"
     held_out = held_out_items(table, params)
     index = PairIndex(table, params.batching, source=source, exclude=held_out)
     index.augment(*augmentation(params, index, build))
+    if params.batching.hard_negatives == "mined":
+        mining.prepare(params, index, held_out, build)
     pairs_per_step = params.batching.batch_size * params.gradient_accumulation_steps * world_size()
     items = len(index.active)
     if params.budget == "steps":
@@ -126,6 +140,8 @@ def train(params: TrainParams) -> Path:
     lock = exclusive(out, "being trained by another process") if process_rank() == 0 else contextlib.nullcontext()
     with lock:
         _claim_output_dir(out, params)
+        if plan.index.negatives is not None and process_rank() == 0:
+            plan.index.negatives.record(out)
         final = out / MODEL_DIR
         if (out / "run.json").is_file() and final.is_dir():
             return final
@@ -160,14 +176,22 @@ def _claim_output_dir(out: Path, params: TrainParams) -> None:
         write_text(existing, resolved)
 
 
+# what a run reports to, not what it trains: a change of trackers neither retrains nor refuses a run
+NOT_TRAINING = ("report_to",)
+
+
 def same_training(earlier: Any, now: dict[str, Any]) -> bool:
     """Whether two runs' resolved parameters (params.yaml, as mappings) train the same model: all
-    equal but `output_dir`, so a reports folder that moved does not start its runs over."""
+    equal but `output_dir` and the trackers (`NOT_TRAINING`), so a reports folder that moved does not
+    start its runs over. `training.lora` is part of the identity."""
     if not isinstance(earlier, dict):
         return False
-    return {k: v for k, v in earlier.items() if k != "output_dir"} == {
-        k: v for k, v in now.items() if k != "output_dir"
-    }
+    return without_trackers(earlier) | {"output_dir": None} == without_trackers(now) | {"output_dir": None}
+
+
+def without_trackers(params: dict[str, Any]) -> dict[str, Any]:
+    """A run's resolved parameters less the trackers it reports to (`NOT_TRAINING`)."""
+    return {k: v for k, v in params.items() if k not in NOT_TRAINING}
 
 
 def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None, out: Path) -> Path:
@@ -176,6 +200,8 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     from hbnb import models
+    from hbnb.progress import interactive
+    from hbnb.training import lora
 
     index = plan.index
     model = models.load(params.model, trust_remote_code=params.trust_remote_code)
@@ -183,6 +209,8 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         model.max_seq_length = params.max_seq_length
     if params.freeze_word_embeddings:
         models.freeze_word_embeddings(model)
+    if params.lora is not None:
+        lora.add_lora(model, params.lora, params.model)
     prefixes = models.prefixes(model)
     prompts = {
         c: p
@@ -221,13 +249,15 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         ddp_backend=("nccl" if torch.cuda.is_available() else "gloo") if distributed else None,
         dataloader_drop_last=False,
         dataloader_pin_memory=torch.cuda.is_available(),
-        report_to="none",
-        disable_tqdm=True,
+        report_to=resolve_trackers(params.report_to) or "none",
+        run_name=run_name(out),
+        disable_tqdm=not interactive(),
     )
     loss = build_loss(model, params, distributed)
     collator = RecordingCollator(preprocess_fn=model.preprocess, prompts=prompts or {}, index=index)
     log = BatchLog(out, collator, params.gradient_accumulation_steps)
-    trainer = SentenceTransformerTrainer(
+    trainer_class = lora.LoraTrainer if params.lora is not None else SentenceTransformerTrainer
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=index.training_dataset(),
@@ -236,8 +266,8 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         data_collator=collator,
         callbacks=[log],
     )
-    trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(Progress(plan.steps))
+    direct_tensorboard(trainer, out)
+    show_progress(trainer)
     trainer.add_callback(StopWhenNonFinite(out, params.learning_rate))
     resume = last_complete_checkpoint(out)
     log.truncate(_checkpoint_step(resume) if resume else 0)
@@ -282,6 +312,8 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
 
     import hbnb
     from hbnb import models
+    from hbnb.models import card
+    from hbnb.training import lora
 
     final = out / MODEL_DIR
     trainer.accelerator.wait_for_everyone()  # every process has written its last batch records
@@ -290,6 +322,7 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
     if final.exists():
         shutil.rmtree(final)
     with atomic_dir(final) as tmp:
+        card.fill_card_data(trainer.model, params, plan.index.languages)
         trainer.model.save(str(tmp))
     history = trainer.state.log_history
     _write_loss_curve(out / "loss.csv", history)
@@ -316,6 +349,8 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
         "processes": world,
         "precision": precision_name(mixed_precision(params.bf16)),
         "parameters": models.parameter_counts(trainer.model),
+        "lora": lora.summary(trainer.model),
+        "report_to": list(trainer.args.report_to),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_validation_loss": trainer.state.best_metric,
         "model": str(final),
@@ -327,6 +362,7 @@ def _finish(trainer: Any, params: TrainParams, plan: _Plan, out: Path, wall: flo
         },
     }
     write_text(out / "run.json", json.dumps(run, indent=2))
+    card.write_card(final, out)  # hbnb's section of the model card; `hbnb push` adds the evaluations
     return final
 
 

@@ -43,7 +43,8 @@ def validation_dataset(table: Dataset, held_out: set[str], params: TrainParams) 
     assert params.validation is not None
     langs = [canonical(x) for x in params.validation.languages]
     rows: dict[str, list[str]] = {"anchor": [], "positive": []}
-    if params.batching.hard_negatives:
+    paragraph_negatives = params.batching.hard_negatives is True  # mined ones: none here (hbnb.training.negatives)
+    if paragraph_negatives:
         rows["negative"] = []
     with_paragraph = params.batching.positive == "sentence+paragraph"
     by_item: dict[str, dict[str, int]] = {}
@@ -53,10 +54,10 @@ def validation_dataset(table: Dataset, held_out: set[str], params: TrainParams) 
     for k, item in enumerate(sorted(by_item)):
         options = [lang for lang in langs if lang in by_item[item]]
         row = table[by_item[item][options[k % len(options)]]]
-        if params.batching.hard_negatives and not row["negative"]:
+        if paragraph_negatives and not row["negative"]:
             continue
         rows["anchor"].append(row["question"])
         rows["positive"].append(answer_text(row["sentence"], row["paragraph"], with_paragraph))
-        if params.batching.hard_negatives:
+        if paragraph_negatives:
             rows["negative"].append(row["negative"])
     return Dataset.from_dict(rows)

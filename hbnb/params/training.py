@@ -1,16 +1,16 @@
-"""Typed, validated parameters: one object per experiment stage, loaded from YAML.
+"""The schema of one training run: how batches are drawn (`batching:`), validation, the
+trainer's hyper-parameters (`training:`), and `TrainParams`, what `hbnb train` reads.
 
-Every model forbids unknown keys. `load_yaml` turns pydantic's validation errors into
-one `ParamsError` that names the file, the key, the bad value and what is allowed.
+Re-exported by `hbnb.params`, the schema every stage reads; the `batching.mining:` and
+`training.lora:` blocks are `hbnb.params.mining` and `hbnb.params.lora`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     Field,
     SerializerFunctionWrapHandler,
     ValidationInfo,
@@ -20,10 +20,10 @@ from pydantic import (
 )
 
 from hbnb import designs
-from hbnb.cluster import ClusterParams
-from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams, TextSource
+from hbnb.codeswitch.params import BitextParams, CodeSwitchingParams
 from hbnb.data.aligned import AlignedData
-from hbnb.evaluation import tasks
+from hbnb.params.lora import LoraParams
+from hbnb.params.mining import MiningParams
 from hbnb.schema import (
     MAX_BATCH,
     MAX_COUNT,
@@ -33,30 +33,8 @@ from hbnb.schema import (
     canon,
     canonical_list,
     canonical_pair,
-    check_sweep,
     drop_false,
-    format_errors,
-    load_yaml,
-    validate,
 )
-
-__all__ = [  # the schema every stage reads; the base and the YAML reader re-exported from hbnb.schema
-    "AlignedData",
-    "BatchingParams",
-    "BitextParams",
-    "CodeSwitchingParams",
-    "DataParams",
-    "ExperimentParams",
-    "Params",
-    "ReportParams",
-    "TextSource",
-    "TrainParams",
-    "TrainingParams",
-    "ValidationParams",
-    "format_errors",
-    "load_yaml",
-    "validate",
-]
 
 
 class BatchingParams(Params):
@@ -119,7 +97,34 @@ class BatchingParams(Params):
     incomplete: Literal["drop", "refill"] = Field(
         "drop", description="when items left cannot fill a batch: drop them, or refill from other items"
     )
-    hard_negatives: bool = False
+    hard_negatives: bool | Literal["paragraph", "mined"] = Field(
+        False,
+        description="a hard negative per example: true (or paragraph): the data's negative column (another sentence "
+        "of the answer's paragraph); mined: mined with a model (batching.mining, hbnb.training.negatives)",
+    )
+    mining: MiningParams | None = Field(None, description="with hard_negatives: mined, how (defaults when left out)")
+
+    @field_validator("hard_negatives")
+    @classmethod
+    def _hard_negatives(cls, v: bool | str) -> bool | str:
+        return True if v == "paragraph" else v  # true is the paragraph negative, as before "mined" existed
+
+    @model_validator(mode="after")
+    def _mining_only_when_mined(self) -> BatchingParams:
+        if self.mining is not None and self.hard_negatives != "mined":
+            raise ValueError("batching.mining is for hard_negatives: mined; set that, or leave mining out")
+        return self
+
+    def mining_(self) -> MiningParams:
+        """The mining parameters of `hard_negatives: mined`: the block, or its defaults when left out."""
+        return self.mining if self.mining is not None else MiningParams()
+
+    @model_serializer(mode="wrap")
+    def _without_mining(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)  # mining left out when unused, so runs recorded before it existed match
+        if data.get("mining") is None:
+            data.pop("mining", None)
+        return data
 
     @field_validator("languages")
     @classmethod
@@ -185,6 +190,9 @@ class ValidationParams(Params):
     keep_best: bool = Field(True, description="end with the checkpoint of lowest validation loss")
 
 
+Tracker = Literal["tensorboard", "trackio", "wandb", "mlflow", "none"]  # hbnb.training.tracking.TRACKERS, and none
+
+
 class TrainingParams(Params):
     """The optimisation side of a run (an experiment file's `training:` block)."""
 
@@ -227,7 +235,27 @@ class TrainingParams(Params):
         None, description="code-switch a share of the training examples (hbnb.codeswitch)"
     )
     bitext: BitextParams | None = Field(None, description="mix translation pairs into the training stream")
+    lora: LoraParams | None = Field(None, description="train LoRA adapters instead of every weight (not use-m)")
+    report_to: list[Tracker] | None = Field(
+        None,
+        description="experiment trackers the trainer logs to: tensorboard, trackio, wandb, mlflow, or none; default: "
+        "tensorboard when installed (its logs in <output_dir>/logs), else none. Not part of what a run trains",
+    )
     seed: int = Field(0, ge=0, le=MAX_SEED)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_tracker(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        if "none" in v and len(v) > 1:
+            raise ValueError(f"{v}: 'none' reports to no tracker; give it alone, or name trackers without it")
+        return list(dict.fromkeys(name for name in v if name != "none"))
 
     @model_validator(mode="after")
     def _steps_fit(self) -> TrainingParams:
@@ -244,13 +272,13 @@ class TrainingParams(Params):
 
     @model_serializer(mode="wrap")
     def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _plain_loss(handler(self))
+        return _without_unset(_plain_loss(handler(self)))
 
 
 class TrainParams(TrainingParams):
     """Everything one training run needs; `hbnb train` reads it from YAML (one flat mapping)."""
 
-    model: str = "use-m"
+    model: str = Field("use-m", validate_default=True)  # checked against training.lora, given or not
     trust_remote_code: bool = Field(
         False, description="let the model folder run its own Python (only for a model you trust)"
     )
@@ -260,10 +288,31 @@ class TrainParams(TrainingParams):
     output_dir: Path
     batching: BatchingParams = Field(default_factory=BatchingParams)
 
+    @field_validator("model")
+    @classmethod
+    def _lora_needs_a_transformer(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("lora") is not None and (v == "use-m" or ":layers=" in v):
+            why = (
+                "use-m is hbnb's own port of the encoder, not a Hugging Face transformer that peft can adapt"
+                if v == "use-m"
+                else "an adapter reloads onto its base model by name, and a layer-truncated base has no folder of its "
+                "own; save the truncated model (model.save(FOLDER)) and train from that folder"
+            )
+            raise ValueError(f"training.lora is set: {why}; train without lora, or pick another model")
+        return v
+
     @model_serializer(mode="wrap")
     def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # a permission, not a result's parameter: left out when off, so runs recorded before it existed match
-        return drop_false(_plain_loss(handler(self)), "trust_remote_code")
+        return drop_false(_without_unset(_plain_loss(handler(self))), "trust_remote_code")
+
+
+def _without_unset(data: dict[str, Any]) -> dict[str, Any]:
+    """LoRA and the trackers left out when not set, so runs recorded before they existed match."""
+    for key in ("lora", "report_to"):
+        if data.get(key, 0) is None:
+            data.pop(key)
+    return data
 
 
 def _plain_loss(data: dict[str, Any]) -> dict[str, Any]:
@@ -272,126 +321,3 @@ def _plain_loss(data: dict[str, Any]) -> dict[str, Any]:
         data.pop("loss")
         data.pop("mini_batch_size", None)
     return data
-
-
-# ----------------------------------------------------------------------------- experiments
-
-
-class DataParams(Params):
-    """What an experiment trains on and evaluates on."""
-
-    train: str | AlignedData = Field(
-        "xquad", description="xquad, mlqa, a path to your parallel QA data, or aligned data"
-    )
-    evaluate: list[str] = Field(
-        default_factory=lambda: list(tasks.DEFAULT_EVALUATION),
-        description="registered evaluation sets (hbnb.evaluation.tasks)",
-    )
-    langs: dict[str, list[str]] = Field(default_factory=dict, description="per evaluation set: restrict to languages")
-    candidates: Literal["paragraph", "sentence"] = Field("paragraph", description="LAReQA candidate encoding")
-    max_items: dict[str, int] = Field(
-        default_factory=dict,
-        description="per pair-matrix retrieval set: evaluate on N of its items (a quick look: a smaller pool is "
-        "easier, so the figures are not comparable with the full set's)",
-    )
-
-    @field_validator("evaluate")
-    @classmethod
-    def _known_sets(cls, v: list[str]) -> list[str]:
-        unknown = [x for x in v if x not in tasks.TASKS]
-        if unknown or not v:
-            raise ValueError(f"{unknown or 'an empty list'}: allowed evaluation sets are {', '.join(tasks.names())}")
-        return v
-
-    @model_validator(mode="after")
-    def _langs_name_evaluated_sets(self) -> DataParams:
-        for key in ("langs", "max_items"):
-            stray = [k for k in getattr(self, key) if k not in self.evaluate]
-            if stray:
-                raise ValueError(
-                    f"{key} names {', '.join(stray)}, which is not in evaluate ({', '.join(self.evaluate)})"
-                )
-        for name, n in self.max_items.items():
-            if not isinstance(tasks.get_task(name), tasks.RetrievalTask) or not 2 <= n <= MAX_COUNT:
-                raise ValueError(
-                    f"max_items.{name} = {n}: give 2 to {MAX_COUNT:,} items, for pair-matrix retrieval sets only "
-                    f"({', '.join(t for t in tasks.names() if isinstance(tasks.get_task(t), tasks.RetrievalTask))})"
-                )
-        return self
-
-
-class ReportParams(Params):
-    """How results are compared and stored."""
-
-    n_resamples: int = Field(
-        2000, ge=100, le=100_000, description="bootstrap / randomization resamples (at most 100,000)"
-    )
-    run_depth: int = Field(100, ge=1, le=100_000, description="candidates per query in each pool run.trec")
-    backend: Literal["torch", "openvino", "openvino-bf16"] = Field(
-        "torch", description="what runs the encoder at evaluation (hbnb.models.backends)"
-    )
-
-
-# keys a `sweep:` block may vary; "seed" sets training.seed and batching.seed together
-SWEEPABLE = (
-    ("model", "seed", "data")
-    + tuple(f"data.{k}" for k in DataParams.model_fields)
-    + tuple(f"batching.{k}" for k in BatchingParams.model_fields)
-    + tuple(f"training.{k}" for k in TrainingParams.model_fields if k != "seed")
-)
-
-
-def _claim(text: str) -> str:
-    """A claim that parses, or a named block of claims (hbnb.experiment.claims)."""
-    from hbnb.experiment.claims import expand
-
-    expand([text])
-    return text
-
-
-class ExperimentParams(Params):
-    """One experiment file under params/: runs = the grid of the `sweep:` block over the base values."""
-
-    experiment: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100, description="the folder name under reports/"
-    )
-    description: str = ""
-    model: str = "use-m"
-    trust_remote_code: bool = Field(
-        False,
-        description="let model folders run their own Python (custom module classes, a config's auto_map); "
-        "only for models you trust",
-    )
-    baseline: bool = Field(True, description="also evaluate each untuned model")
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    data: DataParams = Field(default_factory=DataParams)
-    training: TrainingParams = Field(default_factory=TrainingParams)
-    batching: BatchingParams = Field(default_factory=BatchingParams)
-    sweep: dict[str, list[Any]] = Field(
-        default_factory=dict,
-        description="parameter path -> list of values (a grid); `variant:` lists mappings of paths set together",
-    )
-    report: ReportParams = Field(default_factory=ReportParams)
-    keep_checkpoints: bool = Field(False, description="keep training checkpoints after a run finishes")
-    cluster: ClusterParams | None = Field(None, description="the jobs of `hbnb run --executor slurm` (hbnb.cluster)")
-    claims: list[Annotated[str, AfterValidator(_claim)]] = Field(
-        default_factory=list,
-        description="claims about the strategies, e.g. 'hybrid > x-x on cross' or 'paper' (hbnb.experiment.claims)",
-    )
-
-    @model_serializer(mode="wrap")
-    def _without_default_trust(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        out = drop_false(handler(self), "trust_remote_code")
-        return out if out.get("cluster") is not None else {k: v for k, v in out.items() if k != "cluster"}
-
-    @field_validator("experiment")
-    @classmethod
-    def _experiment_name(cls, v: str) -> str:
-        if v.lower() == "findings":
-            raise ValueError("is reserved: reports/findings holds the committed findings; pick another name")
-        return v
-
-    @field_validator("sweep")
-    @classmethod
-    def _sweepable(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        return check_sweep(v, SWEEPABLE)
