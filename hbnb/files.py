@@ -10,6 +10,7 @@ file's private 0600.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -136,11 +137,12 @@ def sweep_stale(parent: Path, name: str) -> None:
 
 
 def iter_jsonl(path: Path | str, required: tuple[str, ...] = ()) -> Iterator[tuple[str, dict]]:
-    """(where, record) for each non-blank line of a JSON-lines file; `where` is "FILE, line N".
+    """(where, record) for each non-blank line of a JSON-lines file (gzip'd if it ends in .gz);
+    `where` is "FILE, line N".
 
     A line that is not a JSON object, or lacks a `required` key, is refused naming the file and line.
     """
-    with open(path, encoding="utf-8") as fh:
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -126,6 +126,7 @@ _LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "wuu": ("Wu Chinese", ()),
     "xh": ("Xhosa", ("xho",)),
     "yi": ("Yiddish", ("yid",)),
+    "yo": ("Yoruba", ("yor",)),
     "yue": ("Cantonese", ()),
     "zh": ("Chinese", ("cmn", "zho", "zh_cn", "zh-cn", "zh-hans")),
 }

@@ -195,16 +195,17 @@ def test_a_full_disk_is_one_error_naming_the_file_and_leaves_no_temporary_file(
     from hbnb.errors import WriteError
     from hbnb.evaluation.scoring import Evaluation
 
-    table = pd.DataFrame({"metric": ["map"], "value": [0.5]})
+    row = {"run": "run", "dataset": "mlqa-r", "setting": "pair", "query_lang": "en", "cand_lang": "de"}
+    table = pd.DataFrame([{**row, "metric": "map", "value": 0.5, "n_queries": 10}])
     evaluation = Evaluation("run", "mlqa-r", table, table, meta={"n": 1})
     folder = evaluation.save(tmp_path / "eval")
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     _full_disk(monkeypatch, "to_csv")
     with pytest.raises(WriteError, match=r"could not write .*eval/metrics.csv: No space left on device"):
         Evaluation("run", "mlqa-r", table.assign(value=0.9), table).save(folder)
-    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert set(after) == set(before)  # no .tmp- file left behind
-    assert after["metrics.csv"] == before["metrics.csv"]  # the earlier result is intact
+    assert after[Path("metrics.csv")] == before[Path("metrics.csv")]  # the earlier result is intact
 
 
 def test_a_full_disk_in_hbnb_evaluate_is_one_line(

@@ -74,7 +74,16 @@ def cached(
     """
     for source in sources:
         store.path(source.path)
-    final = cache_dir("datasets") / f"{name}-{fingerprint(name, sources, params)}"
+    return cached_table(f"{name}-{fingerprint(name, sources, params)}", build)
+
+
+def cached_table(key: str, build: Callable[[], T]) -> T:
+    """The table cached under `key` (a folder name that names the build and its inputs), built once.
+
+    For sources outside the checksum list (a user's copy of a data set), whose key the
+    caller derives from what identifies them (e.g. each file's path, size and mtime).
+    """
+    final = cache_dir("datasets") / key
     table = _open(final)
     if table is not None:
         return table

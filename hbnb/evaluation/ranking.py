@@ -11,6 +11,10 @@ metrics.
 Ties: candidates with equal scores are ranked by their position in the candidate
 table, earlier first (`TIE_RULE`). Identical candidate embeddings share one score per
 query (`score_chunks`), so the rule does not depend on how a matrix product is blocked.
+
+On request (`lists`), the same pass also keeps, per (query, candidate language), that
+language's candidates in rank order (`RankedLists`): the per-pair runs that TREC tools
+re-score (`hbnb.evaluation.trec.PairRun`), cut from the very score blocks ranked here.
 """
 
 from __future__ import annotations
@@ -43,6 +47,39 @@ class Ranking:
     top: np.ndarray
     top_scores: np.ndarray
     cand_lang_of_top: np.ndarray  # language index of each top candidate
+    lists: RankedLists | None = None  # per (query, candidate language) rankings, when asked for
+
+
+@dataclass(frozen=True)
+class RankedLists:
+    """Rankings of one candidate language for some queries: list i is `docs[starts[i]:starts[i + 1]]`.
+
+    `docs` holds candidate-table indices in rank order (the tie rule applied) and
+    `scores` their scores; `rows` the query row and `langs` the candidate language
+    (index into `Ranking.languages`) of each list.
+    """
+
+    rows: np.ndarray
+    langs: np.ndarray
+    docs: np.ndarray
+    scores: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def join(cls, parts: list[tuple[int, np.ndarray, list[np.ndarray], list[np.ndarray]]]) -> RankedLists:
+        """From (language, query rows, each row's docs, each row's scores) parts."""
+        rows = [int(r) for _, rs, _, _ in parts for r in rs]
+        langs = [y for y, rs, _, _ in parts for _ in rs]
+        docs = [d for _, _, ds, _ in parts for d in ds]
+        scores = [v for _, _, _, vs in parts for v in vs]
+        lengths = np.array([len(d) for d in docs], dtype=np.int64)
+        return cls(
+            np.array(rows, dtype=np.int64),
+            np.array(langs, dtype=np.int64),
+            np.concatenate(docs).astype(np.int64) if docs else np.zeros(0, dtype=np.int64),
+            np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, dtype=np.float32),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        )
 
 
 def score_chunks(
@@ -99,11 +136,18 @@ def rank(
     *,
     top_k: int = 10,
     chunk: int = 256,
+    lists: dict[str, np.ndarray] | None = None,
+    list_depth: int = 100,
 ) -> Ranking:
     """Rank every candidate for every query and locate the relevant ones (see the module docstring).
 
     `queries` (Q x d) and `candidates` (C x d) are normalised embeddings; `relevant[q]`
     lists candidate-table indices. Memory: one chunk x C score block at a time.
+
+    `lists`: {candidate language: query rows} whose ranking of that language to keep
+    (`Ranking.lists`), each `list_depth` long or down to the query's deepest relevant
+    candidate of that language, whichever is deeper, so that every measure of the pair
+    (AP over the full list included) can be recomputed from the list.
     """
     _check_inputs(queries, candidates, candidate_langs, relevant)
     languages, lang_of, rel, rel_lang = _relevance_matrix(candidate_langs, relevant)
@@ -113,13 +157,57 @@ def rank(
     top_k = min(top_k, len(candidates))
     top = np.zeros((len(relevant), top_k), dtype=np.int64)
     top_scores = np.zeros((len(relevant), top_k), dtype=np.float32)
+    wanted = {languages.index(lang): np.sort(np.asarray(r, dtype=np.int64)) for lang, r in (lists or {}).items()}
+    parts: list[tuple[int, np.ndarray, list[np.ndarray], list[np.ndarray]]] = []
     for rows, scores in score_chunks(queries, candidates, chunk):
         block = scores.numpy()
         cut, clear = _rank_relevant(
             block, rel[rows], rel_lang[rows], blocks, lang_of, rank_lang[rows], rank_pool[rows], top_k
         )
         top[rows], top_scores[rows] = _top(block, cut, clear, top_k)
-    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, top_scores, lang_of[top])
+        for y, want in wanted.items():
+            chosen = want[(want >= rows.start) & (want < rows.stop)]
+            if len(chosen):
+                deepest = np.where(rel_lang[chosen] == y, rank_lang[chosen], 0).max(axis=1)
+                depths = np.maximum(deepest, list_depth)
+                parts.append((y, chosen, *_language_lists(block[chosen - rows.start], blocks[y], depths)))
+    ranked = RankedLists.join(parts) if lists is not None else None
+    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, top_scores, lang_of[top], ranked)
+
+
+def pair_lists(
+    relevant: list[list[int]], candidate_langs: list[str], query_langs: list[str], pairs: str
+) -> dict[str, np.ndarray]:
+    """`rank`'s `lists` for the pairs a task scores ("all", "same", "cross"): {candidate language: query
+    rows}, each query with each language of its relevant candidates that `pairs` admits."""
+    rows: dict[str, list[int]] = {}
+    for i, (ids, x) in enumerate(zip(relevant, query_langs)):
+        for y in dict.fromkeys(candidate_langs[j] for j in ids):
+            if pairs == "all" or (pairs == "same") == (x == y):
+                rows.setdefault(y, []).append(i)
+    return {y: np.array(r, dtype=np.int64) for y, r in rows.items()}
+
+
+def _language_lists(
+    scores: np.ndarray, members: slice | np.ndarray, depths: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each row's ranking of one language's candidates (`members`), `depths[i]` long: (indices, scores).
+
+    Indices are into the candidate table; order by score, then position (the tie rule).
+    """
+    own = np.ascontiguousarray(scores[:, members])
+    n = own.shape[1]
+    depths = np.minimum(depths, n)
+    k = int(depths.max())
+    if k < n:
+        part = -np.partition(-own, [k - 1, k], axis=1)
+        cut, clear = part[:, k - 1], part[:, k] < part[:, k - 1]
+    else:
+        cut, clear = own.min(axis=1), np.ones(len(own), dtype=bool)
+    local, values = _top(own, cut, clear, k)
+    index = np.arange(members.start, members.stop) if isinstance(members, slice) else members
+    docs = index[local]
+    return [docs[i, :d] for i, d in enumerate(depths)], [values[i, :d] for i, d in enumerate(depths)]
 
 
 def rank_topk(
@@ -139,6 +227,8 @@ def rank_topk(
     "HNSW32") trades exactness for speed. One index per candidate language ranks the
     queries of that language's pairs (MIRACL-style per-language pools); with `pool`,
     one more over all candidates. A relevant candidate below the depth gets rank -1.
+    Each language's top `depth` per query is kept (`Ranking.lists`) in faiss's order,
+    the order the ranks were read from.
     """
     import faiss
 
@@ -152,7 +242,7 @@ def rank_topk(
         index = faiss.index_factory(candidates.shape[1], index_factory, faiss.METRIC_INNER_PRODUCT)
         index.add(np.ascontiguousarray(candidates[members], dtype=np.float32))
         scores, found = index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), min(k, len(members)))
-        return members[np.where(found >= 0, found, 0)], scores
+        return np.where(found >= 0, members[np.maximum(found, 0)], -1), scores  # -1: fewer than k found
 
     def locate(found: np.ndarray, rows: np.ndarray, slots: np.ndarray, out: np.ndarray) -> None:
         for i, row in enumerate(rows):
@@ -160,17 +250,22 @@ def rank_topk(
             for k in np.nonzero(slots[i])[0]:
                 out[row, k] = position.get(int(rel[row, k]), -1)
 
+    parts = []
     for y, lang in enumerate(languages):
         rows = np.nonzero(((rel_lang == y).any(1)) & (q_langs == lang))[0]
         if len(rows):
             members = np.nonzero(lang_of == y)[0]
-            locate(search(members, rows, depth)[0], rows, rel_lang[rows] == y, rank_lang)
+            found, found_scores = search(members, rows, depth)
+            locate(found, rows, rel_lang[rows] == y, rank_lang)
+            kept = found >= 0
+            parts.append((y, rows, [f[k] for f, k in zip(found, kept)], [v[k] for v, k in zip(found_scores, kept)]))
     top, scores = np.zeros((len(relevant), 0), dtype=np.int64), np.zeros((len(relevant), 0), dtype=np.float32)
     if pool:
         rows = np.arange(len(relevant))
         top, scores = search(np.arange(len(candidates)), rows, depth)
+        top = np.maximum(top, 0)
         locate(top, rows, rel >= 0, rank_pool)
-    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, scores, lang_of[top])
+    return Ranking(languages, rel_lang, rank_lang, rank_pool, top, scores, lang_of[top], RankedLists.join(parts))
 
 
 def _relevance_matrix(

@@ -19,13 +19,15 @@ import pandas as pd
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.data.tables import column
 from hbnb.errors import ParamsError
+from hbnb.evaluation import mteb_results
 from hbnb.evaluation.encoding import encode, model_fingerprint
-from hbnb.evaluation.ranking import FULL_RANKING_LIMIT, TIE_RULE, rank, rank_topk, share_twin_scores
+from hbnb.evaluation.ranking import FULL_RANKING_LIMIT, TIE_RULE, pair_lists, rank, rank_topk, share_twin_scores
 from hbnb.evaluation.tables import aggregate, headline_figures, per_query_frame, tidy_row
 from hbnb.evaluation.tasks import EvalTask, RetrievalTask, for_results, get_task
-from hbnb.evaluation.trec import PoolRun
+from hbnb.evaluation.trec import PairRun, PoolRun
 from hbnb.files import write_atomic
 from hbnb.models.backends import backend_of, with_backend
+from hbnb.progress import bar
 
 
 @dataclass
@@ -43,8 +45,10 @@ class Evaluation:
     table: pd.DataFrame
     per_query: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
-    trec: PoolRun | None = None  # the multilingual pool's ranking, written as run.trec / qrels.trec
+    trec: PoolRun | PairRun | None = None  # the main ranking, run.trec / qrels.trec (hbnb.evaluation.trec)
     task: EvalTask | None = None  # what was scored (None: the registered task of `dataset`)
+    pair_trec: PairRun | None = None  # per-pair rankings, run.pairs.trec / qrels.pairs.trec
+    mteb_result: Any = None  # mteb's TaskResult, when mteb's evaluator scored it (hbnb.evaluation.mteb_run)
 
     def summary(self) -> dict[str, float]:
         """The task's headline figures (e.g. mono/cross/multilingual mAP and rank distance), by key."""
@@ -53,7 +57,12 @@ class Evaluation:
         return {h.key: float(figures[h.label]) for h in headlines if h.label in figures.index}
 
     def save(self, folder: Path | str) -> Path:
-        """Write metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec and meta.json."""
+        """Write metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec and meta.json.
+
+        With per-pair rankings, also run.pairs.trec and qrels.pairs.trec (what each TREC
+        file holds: `hbnb.evaluation.trec`). The scores in MTEB's result format go under
+        mteb/ (`hbnb.evaluation.mteb_results`).
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "metrics.parquet", lambda p: self.table.to_parquet(p, index=False))
@@ -62,9 +71,13 @@ class Evaluation:
         if self.trec is not None:
             write_atomic(folder / "run.trec", self.trec.write_run)
             write_atomic(folder / "qrels.trec", self.trec.write_qrels)
+        if self.pair_trec is not None:
+            write_atomic(folder / "run.pairs.trec", self.pair_trec.write_run)
+            write_atomic(folder / "qrels.pairs.trec", self.pair_trec.write_qrels)
         write_atomic(
             folder / "meta.json", lambda p: Path(p).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
         )
+        mteb_results.write(self, folder / mteb_results.FOLDER)
         return folder
 
 
@@ -82,6 +95,7 @@ class ScoreOptions:
     index_factory: str = "Flat"
     fingerprint: str = ""
     max_items: int | None = None
+    pair_runs: bool = False
 
 
 def evaluate(
@@ -98,6 +112,7 @@ def evaluate(
     depth: int | None = None,
     index_factory: str = "Flat",
     max_items: int | None = None,
+    pair_runs: bool = False,
 ) -> Evaluation:
     """Score a `SentenceTransformer` on a registered task (by name), a task object, or a `RetrievalSet`.
 
@@ -106,7 +121,7 @@ def evaluate(
       language shares; `candidates` is "paragraph" (LAReQA: the sentence with its
       paragraph) or "sentence" (much cheaper on CPU).
     - xquad-r-paragraphs, mlqa-r-paragraphs: per-language paragraph pools (MIRACL-style),
-      read for ndcg@10 and recall@100.
+      read for ndcg@10 and recall@100; miracl: MIRACL dev, the same way (`hbnb.data.miracl`).
     - mkqa: question->question retrieval across languages (the parallel questions are relevant).
     - tatoeba, wmt22: bitext retrieval, accuracy@1 in both directions per pair.
 
@@ -118,6 +133,11 @@ def evaluate(
 
     `max_items`: evaluate a pair-matrix retrieval set on that many of its items
     (`RetrievalSet.subset_items`): a quick look, not comparable with the full set.
+
+    `pair_runs`: also keep every (query, candidate language) ranking, `run_depth` deep
+    (deeper where a relevant candidate lies deeper), for `save` to write as
+    run.pairs.trec: per-pair values any TREC tool can recompute (`hbnb.evaluation.trec`).
+    Per-language pool sets (miracl, the -paragraphs sets) always keep theirs, as run.trec.
     """
     start = time.perf_counter()
     task = (
@@ -127,14 +147,24 @@ def evaluate(
         if isinstance(data, RetrievalSet)
         else get_task(data)
     )
-    if max_items and not isinstance(task, RetrievalTask):
+    if max_items and not isinstance(getattr(task, "source", task), RetrievalTask):  # source: mteb:<hbnb set>
         raise ParamsError(
             f"max_items = {max_items} for {task.name}, a {task.kind} set; "
             "it applies to pair-matrix retrieval sets only"
         )
     fingerprint = model_fingerprint(model)
     options = ScoreOptions(
-        run, candidates, cache, run_depth, n_resamples, batch_size, depth, index_factory, fingerprint, max_items
+        run,
+        candidates,
+        cache,
+        run_depth,
+        n_resamples,
+        batch_size,
+        depth,
+        index_factory,
+        fingerprint,
+        max_items,
+        pair_runs,
     )
     evaluation = task.score(model, langs, options)
     evaluation.task = task
@@ -143,6 +173,7 @@ def evaluate(
             "run": run,
             "dataset": task.name,
             "model_fingerprint": fingerprint,
+            "model_card": mteb_results.model_card(model),
             "tie_rule": TIE_RULE,
             "wall_time_s": round(time.perf_counter() - start, 3),
             **({"max_items": max_items} if max_items else {}),
@@ -179,7 +210,9 @@ def evaluate_to(
     folder = Path(folder)
     model = with_backend(models.load(model_spec, trust_remote_code=trust_remote_code), backend, model_spec)
     results = {}
-    for name in datasets:
+    sets = bar(datasets, desc="evaluate", unit="set")  # one bar over the data sets, each named as it starts
+    for name in sets:
+        sets.set_postfix_str(name)
         result = evaluate(
             model,
             name,
@@ -203,7 +236,17 @@ def evaluate_to(
         "parameters": models.parameter_counts(model),
     }
     write_atomic(folder / "info.json", lambda p: Path(p).write_text(json.dumps(info, indent=2), encoding="utf-8"))
+    if not baseline:
+        _refresh_card(Path(model_spec), folder)
     return results
+
+
+def _refresh_card(model_dir: Path, evaluations: Path) -> None:
+    """A trained model's card (written by training) gets the evaluation table once its evaluations are saved."""
+    if (model_dir.parent / "run.json").is_file() and (model_dir / "README.md").is_file():
+        from hbnb.models import card
+
+        card.write_card(model_dir, model_dir.parent, card.read_evaluations([evaluations]))
 
 
 def _encode(model: Any, texts: list[str], role: str, options: ScoreOptions) -> np.ndarray:
@@ -218,8 +261,10 @@ def score_retrieval(
     """Rank a retrieval set's candidates for every query once; tabulate `pairs` and, with `pool`, the pool.
 
     `name` (the task's) labels the results: one retrieval set can serve several tasks.
+    Per-language pools (`pairs` "same", no pool) keep each query's ranking as their run.
     """
     depth = options.depth
+    own_lists = pairs == "same" and not pool  # each query has one list, its own language's: the set's run
     t0 = time.perf_counter()
     query_texts = column(rs.queries, "text")
     cand_texts = column(rs.candidates, "sentence") if role == "query" else rs.candidate_texts(options.candidates)
@@ -235,7 +280,9 @@ def score_retrieval(
     if depth is None and len(cand_ids) > FULL_RANKING_LIMIT:
         depth = 1000
     if depth is None:
-        ranking = rank(q, c, cand_langs, relevant, top_k=max(10, options.run_depth if pool else 10))
+        lists = pair_lists(relevant, cand_langs, query_langs, pairs) if own_lists or options.pair_runs else None
+        top_k = max(10, options.run_depth if pool else 10)
+        ranking = rank(q, c, cand_langs, relevant, top_k=top_k, lists=lists, list_depth=options.run_depth)
     else:
         pairs = "same"  # a top-k search ranks each language's own pool (and the whole pool)
         ranking = rank_topk(
@@ -256,6 +303,11 @@ def score_retrieval(
             [rel_of[q] for q in query_ids],
             options.run,
         )
+    pair_trec = None
+    if (own_lists or options.pair_runs) and ranking.lists is not None:
+        pair_trec = PairRun.of(ranking, query_ids, cand_ids, cand_langs, relevant, options.run, not own_lists)
+    if own_lists:
+        trec, pair_trec = pair_trec, None
     meta = {
         "search": "full ranking" if depth is None else f"faiss {options.index_factory} top-{depth}",
         "candidates": "paragraph level" if rs.level == "paragraph" else options.candidates,
@@ -265,7 +317,7 @@ def score_retrieval(
         "encode_s": round(t1 - t0, 3),
         "score_s": round(time.perf_counter() - t1, 3),
     }
-    return Evaluation(options.run, name, table, per_query, meta, trec)
+    return Evaluation(options.run, name, table, per_query, meta, trec, pair_trec=pair_trec)
 
 
 def score_bitext(model: Any, name: str, table: Any, options: ScoreOptions) -> Evaluation:

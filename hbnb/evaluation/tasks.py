@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from hbnb.data import bitext, catalog, mkqa, retrieval, squad
+from hbnb.data import bitext, catalog, miracl, mkqa, retrieval, squad
 from hbnb.data.retrieval import RetrievalSet
 from hbnb.errors import UnknownNameError
 from hbnb.evaluation.metrics import METRICS, PAIR_METRICS, POOL_METRICS
@@ -209,6 +209,7 @@ class BitextTask(EvalTask):
 # ----------------------------------------------------------------------------- the registry
 
 TASKS: dict[str, EvalTask] = {}
+MTEB_PREFIX = "mteb:"  # "mteb:<Task>": an mteb task run by mteb's evaluator (hbnb.evaluation.mteb_run)
 
 
 def register(task: EvalTask) -> EvalTask:
@@ -225,16 +226,25 @@ def names() -> list[str]:
 
 
 def get_task(name: str) -> EvalTask:
-    """The task of that name; an unknown name is refused with the closest registered one."""
+    """The task of that name; an unknown name is refused with the closest registered one.
+
+    "mteb:<Task>" is an `MtebTask` (`hbnb.evaluation.mteb_run`), checked against mteb when scored.
+    """
     if name in TASKS:
         return TASKS[name]
+    if name.startswith(MTEB_PREFIX):
+        from hbnb.evaluation.mteb_run import mteb_task
+
+        return mteb_task(name)
     close = difflib.get_close_matches(name, TASKS, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownNameError(f"unknown evaluation set {name!r}; {hint}known: {', '.join(TASKS)}")
 
 
 def for_results(name: str) -> EvalTask:
-    """The task that produced results named `name`: a registered one, else a user's `RetrievalSet`."""
+    """The task that produced results named `name`: a registered one, an mteb task, else a user's `RetrievalSet`."""
+    if name not in TASKS and name.startswith(MTEB_PREFIX):
+        return get_task(name)
     return TASKS.get(name) or RetrievalTask(name=name, description="a user's retrieval set")
 
 
@@ -300,6 +310,16 @@ register(
         loader=bitext.load_wmt22,
         language_list=_wmt22_languages,
         counts=catalog.wmt22_stats,
+    )
+)
+register(
+    PoolTask(
+        name="miracl",
+        description="MIRACL dev: monolingual passage retrieval in 18 languages, one Wikipedia pool per language, "
+        "read for nDCG@10 and recall@100 (a local copy in MIRACL's layout, or the hub: hbnb.data.miracl)",
+        loader=miracl.load_miracl,
+        language_list=lambda: list(miracl.MIRACL_LANGUAGES),
+        counts=miracl.miracl_stats,
     )
 )
 
