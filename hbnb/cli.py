@@ -42,7 +42,7 @@ def _data_stats(args: argparse.Namespace) -> int:
 
     if args.name in QA_SETS:
         counts = parallel_qa_stats(args.name)
-    elif args.name in tasks.TASKS:
+    elif args.name in tasks.TASKS or args.name.startswith(tasks.MTEB_PREFIX):
         counts = tasks.get_task(args.name).stats()
     else:
         raise UnknownNameError(f"unknown data set {args.name!r}; known: {', '.join([*QA_SETS, *tasks.names()])}")
@@ -148,20 +148,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     Path(args.out).mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before the work
     from hbnb.models.backends import with_backend
 
+    names = [args.data] if args.data else [f"mteb:{task}" for task in args.mteb]
+    if args.mteb:  # an unknown task is refused before the model loads
+        from hbnb.evaluation.mteb_run import check_names
+
+        check_names(names)
     model = with_backend(models.load(args.model, trust_remote_code=args.trust_remote_code), args.backend, args.model)
-    result = evaluate(
-        model,
-        args.data,
-        run=args.run or args.model,
-        candidates=args.candidates,
-        langs=args.langs,
-        run_depth=args.run_depth,
-        max_items=args.max_items,
-    )
-    folder = result.save(args.out)
-    for key, value in result.summary().items():
-        print(f"{key}: {value:.4f}")
-    print(f"wrote {folder} ({result.meta['wall_time_s']:.1f} s)")
+    for name in names:
+        result = evaluate(
+            model,
+            name,
+            run=args.run or args.model,
+            candidates=args.candidates,
+            langs=args.langs,
+            run_depth=args.run_depth,
+            max_items=args.max_items,
+            pair_runs=args.pair_runs,
+        )
+        folder = result.save(Path(args.out) / name.removeprefix("mteb:") if args.mteb else args.out)
+        for key, value in result.summary().items():
+            print(f"{key}: {value:.4f}")
+        print(f"wrote {folder} ({result.meta['wall_time_s']:.1f} s)")
     return 0
 
 
@@ -171,6 +178,14 @@ def _run(args: argparse.Namespace) -> int:
     flags = {"partition": args.partition, "time_min": args.time_min, "gpus_per_job": args.gpus_per_job}
     cluster = {k: v for k, v in flags.items() if v is not None}
     return main_run(args.params, args.reports, args.plan, args.executor, args.jobs, cluster)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from hbnb.models.hub import format_plan, push
+
+    plan = push(args.run, args.repo_id, private=args.private, dry_run=args.dry_run, eval_dirs=tuple(args.eval or ()))
+    print(format_plan(plan, args.dry_run))
+    return 0
 
 
 def _findings(args: argparse.Namespace) -> int:
@@ -251,9 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="score a model on a data set; writes metrics, per-query values, TREC files"
     )
     ev.add_argument("--model", required=True, help="use-m, me5-small, a local folder or a hub id")
-    ev.add_argument("--data", required=True, help="a registered evaluation set, e.g. xquad-r (hbnb.evaluation.tasks)")
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="a registered evaluation set, e.g. xquad-r (hbnb.evaluation.tasks)")
+    what.add_argument(
+        "--mteb",
+        nargs="+",
+        metavar="TASK",
+        help="mteb retrieval tasks scored by mteb's evaluator, e.g. SciFact MIRACLRetrieval (data from the hub), "
+        "or hbnb's own sets, e.g. xquad-r; each into OUT/<TASK>/ (hbnb.evaluation.mteb_run)",
+    )
     ev.add_argument(
-        "--out", required=True, help="folder for metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec"
+        "--out",
+        required=True,
+        help="folder for metrics.parquet/.csv, per_query.parquet, run.trec, qrels.trec and mteb/ (MTEB result files)",
     )
     ev.add_argument(
         "--candidates",
@@ -270,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
         "only for a model you trust",
     )
     ev.add_argument("--run-depth", type=int, default=1000, help="candidates per query in run.trec (default 1000)")
+    ev.add_argument(
+        "--pair-runs",
+        action="store_true",
+        help="also write run.pairs.trec / qrels.pairs.trec: one ranking per query and candidate language "
+        "(query id QUERY@LANG), from which trec_eval recomputes every per-pair value",
+    )
     ev.add_argument(
         "--max-items",
         type=int,
@@ -317,6 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
     findings.add_argument("experiment", help="the experiment folder, e.g. reports/q1-languages-cpu")
     findings.add_argument("out", help="the findings folder, e.g. reports/findings/q1-languages")
     findings.set_defaults(func=_findings)
+
+    push = commands.add_parser(
+        "push", help="upload a trained model folder, its model card refreshed with the run's evaluations, to the hub"
+    )
+    push.add_argument("run", help="an experiment run folder (reports/<experiment>/<run>) or a training output folder")
+    push.add_argument("--repo-id", required=True, help="the hub repo, ORG/NAME (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo private (default: public)")
+    push.add_argument(
+        "--dry-run", action="store_true", help="refresh the model card and list what would be uploaded; no network"
+    )
+    push.add_argument(
+        "--eval",
+        action="append",
+        metavar="FOLDER",
+        help="more evaluations for the card: an `hbnb evaluate --out` folder or a folder of them (repeatable)",
+    )
+    push.set_defaults(func=_push)
     return parser
 
 
