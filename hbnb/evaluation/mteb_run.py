@@ -306,20 +306,23 @@ def _unreachable(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """mteb's and datasets' progress bars, info logs and warnings about its model metadata, silenced."""
+    """mteb's and datasets' progress bars, info logs and warnings about its model metadata, and the hub
+    client's retry warnings (a hub that cannot be reached is one line of ours), silenced."""
     import datasets
 
-    logger = logging.getLogger("mteb")
-    level = logger.level
+    loggers = [logging.getLogger(name) for name in ("mteb", "huggingface_hub")]
+    levels = [logger.level for logger in loggers]
     bars = datasets.is_progress_bar_enabled()
-    logger.setLevel(logging.ERROR)
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     datasets.disable_progress_bars()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
         if bars:
             datasets.enable_progress_bars()
 
