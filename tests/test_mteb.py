@@ -180,3 +180,19 @@ def test_parameter_files_name_mteb_tasks() -> None:
     with pytest.raises(ValueError, match="pair-matrix retrieval sets only"):
         DataParams(evaluate=["mteb:SciFact"], max_items={"mteb:SciFact": 10})
     assert DataParams(evaluate=["mteb:xquad-r"], max_items={"mteb:xquad-r": 10}).max_items == {"mteb:xquad-r": 10}
+
+
+def test_an_experiments_mteb_results_sit_in_a_portable_folder_that_the_report_reads(tmp_path: Path) -> None:
+    from hbnb.evaluation.scoring import evaluate_to
+    from hbnb.report.results import load_results
+
+    sets = ["mteb:mkqa"]
+    evaluate_to(
+        tmp_path / "r1" / "eval", "use-m", "r1", sets, langs={sets[0]: ["en", "ja"]}, max_items={sets[0]: 20},
+        n_resamples=200, baseline=True,
+    )  # fmt: skip
+    assert (tmp_path / "r1" / "eval" / "mteb-mkqa" / "metrics.parquet").is_file()  # no ":" in a folder name
+    results = load_results(tmp_path, everything=True)
+    assert results.datasets == sets
+    per_query = results.per_query("r1", sets[0])
+    assert set(per_query.dataset) == set(sets) and set(per_query.query_lang) == {"en", "ja"} and len(per_query) == 40

@@ -23,7 +23,7 @@ from hbnb.evaluation import mteb_results
 from hbnb.evaluation.encoding import encode, model_fingerprint
 from hbnb.evaluation.ranking import FULL_RANKING_LIMIT, TIE_RULE, pair_lists, rank, rank_topk, share_twin_scores
 from hbnb.evaluation.tables import aggregate, headline_figures, per_query_frame, tidy_row
-from hbnb.evaluation.tasks import EvalTask, RetrievalTask, for_results, get_task
+from hbnb.evaluation.tasks import EvalTask, RetrievalTask, folder_name, for_results, get_task
 from hbnb.evaluation.trec import PairRun, PoolRun
 from hbnb.files import write_atomic
 from hbnb.models.backends import backend_of, with_backend
@@ -224,7 +224,7 @@ def evaluate_to(
             max_items=(max_items or {}).get(name),
         )
         result.meta["model"] = model_spec
-        result.save(folder / name)
+        result.save(folder / folder_name(name))
         results[name] = result
     info = {
         "run": run,

@@ -241,6 +241,12 @@ def get_task(name: str) -> EvalTask:
     raise UnknownNameError(f"unknown evaluation set {name!r}; {hint}known: {', '.join(TASKS)}")
 
 
+def folder_name(name: str) -> str:
+    """The folder of an evaluation set's results in a run (`<run>/eval/<folder>/`): its name, the ":" of
+    "mteb:<Task>" written "-" (a colon is not a file-name character everywhere)."""
+    return name.replace(":", "-")
+
+
 def for_results(name: str) -> EvalTask:
     """The task that produced results named `name`: a registered one, an mteb task, else a user's `RetrievalSet`."""
     if name not in TASKS and name.startswith(MTEB_PREFIX):

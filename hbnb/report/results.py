@@ -22,7 +22,7 @@ from hbnb.errors import HbnbError
 from hbnb.evaluation.metrics import per_query_column
 from hbnb.evaluation.significance import compare_strata
 from hbnb.evaluation.tables import headline_figures
-from hbnb.evaluation.tasks import for_results
+from hbnb.evaluation.tasks import folder_name, for_results
 from hbnb.experiment.sweep import group_name
 
 # the columns of Results.runs that describe a run; every other column is a swept value
@@ -58,7 +58,7 @@ class Results:
 
     def per_query(self, run: str, dataset: str) -> pd.DataFrame:
         """Per-query values of one run on one data set (read on demand, kept)."""
-        return _read_parquet(self.folder / run / "eval" / dataset / "per_query.parquet")
+        return _read_parquet(self.folder / run / "eval" / folder_name(dataset) / "per_query.parquet")
 
     def info(self, run: str) -> pd.Series:
         """The row of `runs` for one run."""
