@@ -110,6 +110,18 @@ def test_the_evaluate_stage_adds_its_evaluations_to_the_trained_models_card(run)
     assert table(now, "figure")["cross-lingual mAP"][0] == f"{cross.value.iloc[0]:.3f}"
 
 
+def test_the_cards_examples_are_a_question_with_its_answer_in_another_language_chosen_by_hbnb(run, xquad) -> None:
+    folder, written = run
+    (widget,) = ModelCard(written).data.widget
+    table = xquad.to_pandas()
+    asked = table[(table.lang == "en") & (table.question == widget["source_sentence"])]
+    assert len(asked) == 1  # an English question of the training data
+    answers = table[table.item_id == asked.item_id.iloc[0]].set_index("lang").sentence
+    assert widget["sentences"][0] == answers["de"]  # its answer in German, the run's other language
+    distractor = table[(table.lang == "en") & (table.sentence == widget["sentences"][1])]
+    assert len(widget["sentences"]) == 2 and asked.item_id.iloc[0] not in set(distractor.item_id)
+
+
 def test_push_dry_run_lists_the_upload_and_refreshes_the_card_with_the_evaluation(run, capsys) -> None:
     folder, _ = run
     model = folder / "train" / "model"

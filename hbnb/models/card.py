@@ -133,6 +133,31 @@ def fill_card_data(model: Any, params: Any, languages: Sequence[str]) -> None:
         data.base_model = base
 
 
+def set_examples(model: Any, index: Any) -> None:
+    """The card's example texts (the hub widget and its usage snippet), chosen by hbnb before the trainer starts:
+    a question (in English where the item has it), its answer in up to two other training languages, and
+    another item's answer in the question's language. Otherwise sentence-transformers draws them at trainer
+    start with Python's unseeded global random state (another card every run) and a progress bar that lands
+    in each executed training notebook. `index` is the run's `PairIndex`."""
+    active = [int(i) for i in index.active]
+    langs = list(index.languages)
+    for item in active:
+        present = [y for y, lang in enumerate(langs) if index.row[item, y] >= 0]
+        if len(present) < 2:
+            continue
+        q = langs.index("en") if "en" in langs and index.row[item, langs.index("en")] >= 0 else present[0]
+        other = next((i for i in active if i != item and index.row[i, q] >= 0), None)
+        if other is None:
+            return
+        rows = [index.row[item, y] for y in present if y != q][:2] + [index.row[other, q]]
+        question = index.table[int(index.row[item, q])]["question"]
+        answers = [index.table[int(r)]["sentence"] for r in rows]
+        data = model.model_card_data
+        data.widget = [{"source_sentence": question, "sentences": answers}]
+        data.usage_examples = [question, *answers]
+        return
+
+
 def write_card(
     model_dir: Path | str,
     training: TrainingRecord | Path | str | None,

@@ -200,6 +200,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     from hbnb import models
+    from hbnb.models import card
     from hbnb.progress import interactive
     from hbnb.training import lora
 
@@ -211,6 +212,7 @@ def _run_trainer(params: TrainParams, plan: _Plan, eval_dataset: Dataset | None,
         models.freeze_word_embeddings(model)
     if params.lora is not None:
         lora.add_lora(model, params.lora, params.model)
+    card.set_examples(model, index)
     prefixes = models.prefixes(model)
     prompts = {
         c: p
