@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from hbnb.errors import FolderBusyError, HbnbError, MalformedDataError, WriteError
 
@@ -160,6 +161,12 @@ def iter_jsonl(path: Path | str, required: tuple[str, ...] = ()) -> Iterator[tup
                     f"expected an object with keys {', '.join(required)}"
                 )
             yield where, record
+
+
+def read_json(path: Path | str) -> Any:
+    """A JSON file's contents, {} where the file is absent (a record a run may not have written)."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_jsonl(path: Path | str) -> list[dict]:

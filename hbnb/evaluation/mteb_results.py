@@ -41,7 +41,7 @@ import pandas as pd
 from hbnb.errors import UnknownNameError
 from hbnb.evaluation.tables import tidy_row
 from hbnb.evaluation.tasks import TASKS
-from hbnb.files import write_atomic, write_text
+from hbnb.files import read_json, write_atomic, write_text
 from hbnb.languages import canonical
 
 FOLDER = "mteb"  # under an evaluation's folder
@@ -72,8 +72,7 @@ def _mteb_table(name: str) -> dict[str, str]:
     spec = importlib.util.find_spec("mteb")
     if spec is None or not spec.submodule_search_locations:
         return {}
-    path = Path(next(iter(spec.submodule_search_locations))) / "languages" / name
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json(Path(next(iter(spec.submodule_search_locations))) / "languages" / name)
 
 
 def mteb_language(code: str) -> str | None:

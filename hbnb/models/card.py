@@ -22,7 +22,6 @@ card, and anything a user added outside the markers, stays.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import pandas as pd
 import yaml
 
 from hbnb.errors import ModelNotFoundError
-from hbnb.files import write_text
+from hbnb.files import read_json, write_text
 from hbnb.models.card_sections import END, START, dataset_title, headline_rows, languages_of, section, training_set
 
 README = "README.md"
@@ -78,9 +77,9 @@ def read_training(folder: Path | str) -> TrainingRecord:
     return TrainingRecord(
         folder,
         params,
-        _json(folder / "run.json"),
-        _json(folder / "batch_mix.json"),
-        _json(folder / "augmentation.json"),
+        read_json(folder / "run.json"),
+        read_json(folder / "batch_mix.json"),
+        read_json(folder / "augmentation.json"),
     )
 
 
@@ -96,7 +95,8 @@ def read_evaluations(folders: Iterable[Path | str]) -> list[EvalRecord]:
             if table.empty:
                 continue
             dataset = str(table.dataset.iloc[0])
-            found.setdefault(dataset, EvalRecord(dataset, metrics.parent, table, _json(metrics.parent / "meta.json")))
+            meta = read_json(metrics.parent / "meta.json")
+            found.setdefault(dataset, EvalRecord(dataset, metrics.parent, table, meta))
     return list(found.values())
 
 
@@ -230,7 +230,3 @@ def _minimal_card(record: TrainingRecord | None) -> str:
 def _title(text: str) -> str | None:
     match = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
     return match.group(1).strip() if match else None
-
-
-def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -8,7 +8,6 @@ without rerunning anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,6 +23,7 @@ from hbnb.evaluation.significance import compare_strata
 from hbnb.evaluation.tables import headline_figures
 from hbnb.evaluation.tasks import folder_name, for_results
 from hbnb.experiment.sweep import group_name
+from hbnb.files import read_json
 
 # the columns of Results.runs that describe a run; every other column is a swept value
 RUN_COLUMNS = ("run", "model", "baseline", "group", "seed", "strategy", "in_file", "languages")
@@ -91,8 +91,8 @@ def load_results(folder: Path | str, everything: bool = False) -> Results:
         )
     table = pd.concat(tables, ignore_index=True)
     for name in dict.fromkeys(table.run):
-        info = _json(folder / name / "eval" / "info.json")
-        spec = _json(folder / name / "run_spec.json")
+        info = read_json(folder / name / "eval" / "info.json")
+        spec = read_json(folder / name / "run_spec.json")
         raw = spec.get("values", {})
         values = _flat(raw)
         train = _train_params(folder / name)
@@ -155,7 +155,7 @@ def _train_params(run: Path) -> dict:
 
 def _training_languages(run: Path, train: dict) -> tuple[str, ...] | None:
     """The languages a run was trained on: its run record, else its parameters; None when untuned."""
-    record = _json(run / "train" / "run.json")
+    record = read_json(run / "train" / "run.json")
     if record.get("languages"):
         return tuple(record["languages"])
     if not train:
@@ -171,10 +171,6 @@ def _base_model(train: dict, info: dict) -> str:
     if train.get("model"):
         return str(train["model"])
     return str(info.get("model") or "(unknown)")
-
-
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 @lru_cache(maxsize=64)
