@@ -83,11 +83,14 @@ class RetrievalSet:
         _check_relevance(relevance, query_ids, candidate_ids, name)
         return cls(name, queries, candidates, relevance, level)
 
-    def candidate_texts(self, mode: str = "paragraph") -> list[str]:
+    def candidate_texts(self, mode: str = "paragraph", role: str = "passage") -> list[str]:
         """What the encoder sees of each candidate: LAReQA's sentence with its paragraph, or the sentence.
 
-        Paragraph-level sets always show the paragraph.
+        Paragraph-level sets always show the paragraph; candidates encoded as queries (`role`
+        "query": question->question sets such as MKQA) show their text (the `sentence` column) as is.
         """
+        if role == "query":
+            return column(self.candidates, "sentence")
         if mode not in ("paragraph", "sentence"):
             raise UnknownNameError(f"unknown candidate encoding {mode!r}; use 'paragraph' (LAReQA) or 'sentence'")
         paragraphs = column(self.candidates, "paragraph")

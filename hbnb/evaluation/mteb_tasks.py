@@ -123,7 +123,7 @@ def _pair_subsets(data: RetrievalSet, pairs: str, role: str, candidates: str) ->
     mteb drops queries without positives in place)."""
     from datasets import Dataset
 
-    texts = column(data.candidates, "sentence") if role == "query" else data.candidate_texts(candidates)
+    texts = data.candidate_texts(candidates, role)
     cand_ids, cand_langs = column(data.candidates, "id"), column(data.candidates, "lang")
     lang_of = dict(zip(cand_ids, cand_langs))
     query_ids, query_langs = column(data.queries, "id"), column(data.queries, "lang")

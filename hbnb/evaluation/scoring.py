@@ -267,7 +267,7 @@ def score_retrieval(
     own_lists = pairs == "same" and not pool  # each query has one list, its own language's: the set's run
     t0 = time.perf_counter()
     query_texts = column(rs.queries, "text")
-    cand_texts = column(rs.candidates, "sentence") if role == "query" else rs.candidate_texts(options.candidates)
+    cand_texts = rs.candidate_texts(options.candidates, role)
     q = _encode(model, query_texts, "query", options)
     c = _encode(model, cand_texts, role, options)
     t1 = time.perf_counter()
