@@ -144,17 +144,18 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from hbnb import models
     from hbnb.evaluation import evaluate
-
-    Path(args.out).mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before the work
+    from hbnb.evaluation.tasks import MTEB_PREFIX
     from hbnb.models.backends import with_backend
 
-    names = [args.data] if args.data else [f"mteb:{task}" for task in args.mteb]
+    out = Path(args.out)  # one evaluation set there, or each mteb task in its own folder under it
+    out.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails before the work
+    targets = [(args.data, out)] if args.data else [(f"{MTEB_PREFIX}{task}", out / task) for task in args.mteb]
     if args.mteb:  # an unknown task is refused before the model loads
         from hbnb.evaluation.mteb_run import check_names
 
-        check_names(names)
+        check_names([name for name, _ in targets])
     model = with_backend(models.load(args.model, trust_remote_code=args.trust_remote_code), args.backend, args.model)
-    for name in names:
+    for name, folder in targets:
         result = evaluate(
             model,
             name,
@@ -165,7 +166,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             max_items=args.max_items,
             pair_runs=args.pair_runs,
         )
-        folder = result.save(Path(args.out) / name.removeprefix("mteb:") if args.mteb else args.out)
+        result.save(folder)
         for key, value in result.summary().items():
             print(f"{key}: {value:.4f}")
         print(f"wrote {folder} ({result.meta['wall_time_s']:.1f} s)")

@@ -53,9 +53,8 @@ def drive(
         progress.start(stage.key, descriptions[stage.key])
 
     def finished(stage: Stage) -> None:
-        now = time.perf_counter()
-        took, elapsed = clock(now - began.pop(stage.key, now)), clock(now - start)
-        progress.finish(stage.key, f"{labels[stage.key]}: finished in {took} ({elapsed} elapsed)")
+        took = time.perf_counter() - began.pop(stage.key, time.perf_counter())
+        progress.finish(stage.key, _finished_line(labels[stage.key], took, start))
 
     runner = engine(executor, jobs, cluster, root, (running, finished))
     try:
@@ -63,6 +62,11 @@ def drive(
     finally:
         runner.close()
         progress.close()
+
+
+def _finished_line(label: str, seconds: float, start: float) -> str:
+    """The one line a finished stage gets: how long it took, and how long the experiment has run."""
+    return f"{label}: finished in {clock(seconds)} ({clock(time.perf_counter() - start)} elapsed)"
 
 
 def described(stages: list[Stage]) -> dict[str, str]:
@@ -128,11 +132,8 @@ def _drive(
                     if stage.key in outcome.seconds:
                         finished[stage.key] = finished_at(stage)
                         if not isinstance(runner, Inline):
-                            progress.finish(
-                                stage.key,
-                                f"{labels[stage.key]}: finished in {clock(outcome.seconds[stage.key])} "
-                                f"({clock(time.perf_counter() - start)} elapsed)",
-                            )
+                            line = _finished_line(labels[stage.key], outcome.seconds[stage.key], start)
+                            progress.finish(stage.key, line)
                     progress.stop(stage.key)  # a stage the failure stopped leaves the bar
                 if outcome.error is not None:
                     failures.append(outcome.error)
