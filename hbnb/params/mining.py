@@ -1,6 +1,6 @@
 """The `batching.mining:` block: how `batching.hard_negatives: mined` mines its negatives.
 
-The mining itself is `hbnb.training.negatives`; this block sits here, beside the schema,
+The mining itself is `hbnb.training.mining`; this block sits here, beside the schema,
 beside the schema that uses it, without importing the training package.
 """
 
@@ -12,7 +12,7 @@ from hbnb.schema import Params, canon
 
 
 class MiningParams(Params):
-    """How `batching.hard_negatives: mined` mines its negatives (`hbnb.training.negatives`): sentence-transformers'
+    """How `batching.hard_negatives: mined` mines its negatives (`hbnb.training.mining`): sentence-transformers'
     `mine_hard_negatives` ranks, per training row, the candidate passages of the training data by the model's
     similarity to the question; the candidates ranked range_min..range_max, less those within a margin of the
     positive, give the row's top num_negatives negatives. Each training example uses one of them."""

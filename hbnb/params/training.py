@@ -100,7 +100,7 @@ class BatchingParams(Params):
     hard_negatives: bool | Literal["paragraph", "mined"] = Field(
         False,
         description="a hard negative per example: true (or paragraph): the data's negative column (another sentence "
-        "of the answer's paragraph); mined: mined with a model (batching.mining, hbnb.training.negatives)",
+        "of the answer's paragraph); mined: mined with a model (batching.mining, hbnb.training.mining)",
     )
     mining: MiningParams | None = Field(None, description="with hard_negatives: mined, how (defaults when left out)")
 

@@ -9,7 +9,8 @@
   the design and budget of a run, validated against its data without a model;
 - `losses`: the loss (`training.loss`): MNRL, or cached MNRL (GradCache) for large batches;
 - `negatives`: the hard negatives (`batching.hard_negatives`: the data's paragraph negative, or
-  mined ones, cached), each with the items it answers, which the sampler keeps out of its step;
+  mined ones), each with the items it answers, which the sampler keeps out of its step;
+- `mining`: `hard_negatives: mined` through sentence-transformers' `mine_hard_negatives`, cached;
 - `lora`: LoRA adapters (`training.lora`) through peft, saved and reloaded as sentence-transformers does;
 - `tracking`: the experiment trackers (`training.report_to`), TensorBoard in the run's folder by default;
 - `distributed`: the process rank and world size under DDP.

@@ -47,7 +47,7 @@ from hbnb.errors import ParamsError
 from hbnb.files import atomic_dir
 from hbnb.params import MiningParams, TrainParams
 
-if TYPE_CHECKING:  # hbnb.training.pairs imports hbnb.training.negatives
+if TYPE_CHECKING:  # annotations only
     from hbnb.training.pairs import PairIndex
 
 from hbnb.training.negatives import MinedNegatives, owner_sets
@@ -59,7 +59,7 @@ STATS = "stats.json"
 
 def check(params: TrainParams, index: PairIndex) -> None:
     """Refuse mining parameters the data cannot serve (before any model is loaded)."""
-    mining = _mining(params)
+    mining = params.batching.mining_()
     present = set(index.table.with_format("arrow")["lang"].unique().to_pylist())
     if mining.language != "same" and mining.language not in present:
         raise ParamsError(
@@ -75,7 +75,7 @@ def prepare(params: TrainParams, index: PairIndex, held_out: set[str], build: bo
         negatives = mine(index, load_miner(params), held_out)
         attach(index, negatives)
         stats = negatives.stats
-        stats["model"] = _mining(params).model or params.model
+        stats["model"] = params.batching.mining_().model or params.model
         print(
             f"hbnb: mined hard negatives for {stats['rows_with_negatives']} of {stats['rows']} rows "
             f"({'cached' if stats['cached'] else 'mined now'}; key {negatives.key})",
@@ -105,7 +105,7 @@ def load_miner(params: TrainParams) -> Any:
 
     from hbnb import models
 
-    spec = _mining(params).model
+    spec = params.batching.mining_().model
     local = os.environ.get("LOCAL_RANK")  # under torchrun, each process on its own GPU (one of them mines)
     device = f"cuda:{local}" if local is not None and torch.cuda.is_available() else None
     model = models.load(spec or params.model, device=device, trust_remote_code=params.trust_remote_code)
@@ -140,10 +140,6 @@ def cache_key(index: PairIndex, model: Any, held_out: set[str] | Sequence[str] =
 
 
 # ----------------------------------------------------------------------------- mining
-
-
-def _mining(params: TrainParams) -> MiningParams:
-    return params.batching.mining_()
 
 
 def _mining_of(index: PairIndex) -> MiningParams:

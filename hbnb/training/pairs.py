@@ -206,7 +206,6 @@ class PairIndex:
             negatives = None
             if self.negatives is not None:
                 negatives = [self.negatives.pick(c, r) for c, r in zip(codes[qa].tolist(), p_rows.tolist())]
-            if negatives is not None:
                 out["negative"] = [None] * n
             for k, i in enumerate(qa.tolist()):
                 out["anchor"][i] = questions[k]

@@ -26,7 +26,7 @@ In the model folder, `README.md` is sentence-transformers' model card with hbnb'
 its design and budget (what `hbnb run --plan` shows), with `train`'s checks and errors.
 A budget in epochs resolves to `ceil(epochs * active items / (batch_size *
 gradient_accumulation_steps * processes))` steps, used by warmup and the progress lines.
-With `batching.hard_negatives: mined`, `train` mines before training (`hbnb.training.negatives`,
+With `batching.hard_negatives: mined`, `train` mines before training (`hbnb.training.mining`,
 `negatives.json` in the output folder) and `resolve` mines nothing: rows that mining leaves
 without a negative (possible only with margins) drop out at training, not in the plan.
 """

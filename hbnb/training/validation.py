@@ -43,7 +43,7 @@ def validation_dataset(table: Dataset, held_out: set[str], params: TrainParams) 
     assert params.validation is not None
     langs = [canonical(x) for x in params.validation.languages]
     rows: dict[str, list[str]] = {"anchor": [], "positive": []}
-    paragraph_negatives = params.batching.hard_negatives is True  # mined ones: none here (hbnb.training.negatives)
+    paragraph_negatives = params.batching.hard_negatives is True  # mined ones: none here (hbnb.training.mining)
     if paragraph_negatives:
         rows["negative"] = []
     with_paragraph = params.batching.positive == "sentence+paragraph"
